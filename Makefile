@@ -1,0 +1,43 @@
+# keel: the two commands of the quick start are `make run` and `make check`.
+# Everything is built by CMake; this file only wraps it.
+
+JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
+BUILD   ?= build
+CMAKE   ?= cmake
+
+.PHONY: all build run check check-plain check-asan check-tsan bench clean deps-build deps-check deps-bench
+
+all: build
+
+deps-build:
+	@scripts/deps.sh build
+deps-check:
+	@scripts/deps.sh check
+deps-bench:
+	@scripts/deps.sh bench
+
+# $(call configure,dir,extra cmake args)
+define configure
+	@$(CMAKE) -S . -B $(1) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(2) >/dev/null
+endef
+
+build: deps-build
+	$(call configure,$(BUILD),)
+	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+
+# The tour: one short scenario per capability, in the order keel builds them.
+run: build
+	@scripts/tour.sh $(BUILD)
+
+# The whole suite three ways: plain -O2, ASan+UBSan, TSan.
+check: deps-check
+	@scripts/check.sh
+
+check-plain check-asan check-tsan: deps-check
+	@scripts/check.sh $(patsubst check-%,%,$@)
+
+bench: deps-bench build
+	@bench/run.sh $(BUILD)
+
+clean:
+	rm -rf build build-*
