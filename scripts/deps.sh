@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh build|check|bench
 set -euo pipefail
 
-build_pkgs=(cmake make gcc clang pkg-config libdw-dev libunwind-dev libhiredis-dev)
+build_pkgs=(cmake make gcc clang pkg-config python3 libdw-dev libunwind-dev libhiredis-dev redis-server)
 check_pkgs=("${build_pkgs[@]}" libclang-rt-14-dev redis-server)
 bench_pkgs=("${build_pkgs[@]}" golang-go golang-golang-x-time-dev golang-github-pkg-errors-dev redis-server redis-tools)
 
