@@ -163,11 +163,12 @@ int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline) {
     int result;
     chan_entry *wake;
     if (try_case(sc, &result, &wake)) {
+      int chosen = (int)poll[k];
       unlock_all(order, nlocks);
       if (wake) keel_waiter_wake(wake->waiter);
       sc->result = result;
       free(heap);
-      return (int)poll[k];
+      return chosen;
     }
   }
   if (chan_deadline_passed(deadline)) {
