@@ -1,0 +1,409 @@
+/* replicate.c — in-process replicated and hedged requests.
+ *
+ * One call = one block of memory (struct call, its slots, a copy of the
+ * handler list, per-replica stats and result buffers) plus a context (child
+ * of the caller's) that every replica's own context hangs from, and an
+ * events channel of capacity n.
+ *
+ * Invariants:
+ *   - each started replica sends its index on `events` exactly once, as its
+ *     last act, and never blocks doing so (capacity n);
+ *   - `winner` goes NONE -> index (a replica's success claims it) or
+ *     NONE -> CLOSED (the coordinator ends the call without a winner); it
+ *     never changes again. Only the claimer's result buffer is copied out; a
+ *     replica that succeeds and loses the claim discards its own buffer;
+ *   - a slot's fields are written by its replica before the send on
+ *     `events` and read by the coordinator (or reaper) only after receiving
+ *     that index or joining the task, so the channel/join orders them;
+ *   - the call's memory is freed by whoever joins the last replica: the
+ *     caller, or (detach) the reaper task; never while a replica runs. */
+#include <stdalign.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keel/chan.h"
+#include "keel/ctx.h"
+#include "keel/replicate.h"
+#include "keel/task.h"
+#include "replicate/replicate_internal.h"
+
+#define WINNER_NONE ((size_t)-1)
+#define WINNER_CLOSED ((size_t)-2)
+
+struct call;
+
+struct slot {
+  keel_replica r;
+  struct call *call;
+  keel_task *task;       /* NULL until started (or when spawning failed) */
+  keel_err *err;         /* a failure's error, owned */
+  int state;
+  bool hedge;
+  bool seen;             /* the coordinator received its event (or joined it) */
+  int64_t started, ended;
+  char defname[24];
+};
+
+struct call {
+  keel_ctx *ctx;
+  keel_chan *events;
+  _Atomic size_t winner;
+  size_t n;
+  keel_replicate_options o;
+  keel_replicate_handler *handlers;
+  struct slot *slots;
+  keel_replica_stat *stats;
+  int64_t start, stopped_at;
+  size_t next;           /* the next handler to start */
+  size_t started, running, hedges, failed;
+  int ctx_code;          /* the caller's context ended first: its code */
+  size_t fatal;          /* index of a fatal failure, or WINNER_NONE */
+};
+
+static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
+
+static struct call *call_alloc(size_t n, size_t result_size) {
+  size_t a = alignof(max_align_t);
+  size_t off_slots = round_up(sizeof(struct call), a);
+  size_t off_handlers = off_slots + round_up(n * sizeof(struct slot), a);
+  size_t off_stats = off_handlers + round_up(n * sizeof(keel_replicate_handler), a);
+  size_t off_buffers = off_stats + round_up(n * sizeof(keel_replica_stat), a);
+  size_t each = round_up(result_size, a);
+  if (result_size && n > (SIZE_MAX - off_buffers) / each) return NULL;
+  char *m = calloc(1, off_buffers + n * each);
+  if (!m) return NULL;
+  struct call *c = (struct call *)m;
+  c->slots = (struct slot *)(m + off_slots);
+  c->handlers = (keel_replicate_handler *)(m + off_handlers);
+  c->stats = (keel_replica_stat *)(m + off_stats);
+  for (size_t i = 0; i < n; i++)
+    c->slots[i].r.result = result_size ? m + off_buffers + i * each : NULL;
+  return c;
+}
+
+static void call_free(struct call *c) {
+  for (size_t i = 0; i < c->n; i++) {
+    keel_err_release(c->slots[i].err);
+    keel_ctx_release(c->slots[i].r.ctx);
+  }
+  keel_chan_release(c->events);
+  keel_ctx_release(c->ctx);
+  free(c);
+}
+
+static void replica_main(void *p) {
+  struct slot *s = p;
+  struct call *c = s->call;
+  keel_err *e = c->handlers[s->r.index].fn(&s->r);
+  s->ended = keel_now();
+  if (!e) {
+    size_t none = WINNER_NONE;
+    if (atomic_compare_exchange_strong(&c->winner, &none, s->r.index)) {
+      s->state = KEEL_REPLICA_WON;
+    } else {
+      s->state = KEEL_REPLICA_LOST;
+      if (c->o.discard && c->o.result_size) c->o.discard(s->r.result, c->o.user);
+    }
+  } else {
+    s->err = e;
+    s->state = keel_ctx_err(s->r.ctx) ? KEEL_REPLICA_CANCELED : KEEL_REPLICA_FAILED;
+  }
+  size_t idx = s->r.index;
+  /* Capacity n and one send per replica: this never blocks. */
+  (void)keel_chan_send(c->events, &idx, KEEL_FOREVER);
+}
+
+/* Starts handler c->next. On failure to start, the slot is marked failed
+ * (its error says why) and the caller treats it as a non-fatal failure. */
+static bool start_next(struct call *c, bool hedge) {
+  struct slot *s = &c->slots[c->next++];
+  c->started++;
+  s->hedge = hedge;
+  if (hedge) c->hedges++;
+  s->started = keel_now();
+  int rc = keel_ctx_with_cancel(c->ctx, &s->r.ctx);
+  if (rc == 0) {
+    keel_task_options to = {.name = s->r.name};
+    rc = keel_task_spawn(&s->task, replica_main, s, &to);
+    if (rc == 0) {
+      c->running++;
+      return true;
+    }
+  }
+  s->task = NULL;
+  s->ended = s->started;
+  s->state = KEEL_REPLICA_FAILED;
+  s->err = keel_err_new("replicate", rc, "replica %s could not start: %s",
+                        s->r.name, keel_strerror(rc));
+  c->failed++;
+  return false;
+}
+
+/* Only slots marked seen are read: the others may still be running. */
+static void fill_stats(struct call *c, int64_t now) {
+  for (size_t i = 0; i < c->n; i++) {
+    struct slot *s = &c->slots[i];
+    keel_replica_stat *st = &c->stats[i];
+    st->hedge = s->hedge;
+    st->exit_status = -1;
+    if (i >= c->next) {
+      st->state = KEEL_REPLICA_IDLE;
+      st->start = -1;
+      st->took = st->would_take = 0;
+      st->code = 0;
+      continue;
+    }
+    st->start = s->started - c->start;
+    if (!s->seen) {
+      st->state = KEEL_REPLICA_RUNNING;
+      st->took = st->would_take = now - s->started;
+      st->code = 0;
+      continue;
+    }
+    st->state = s->state;
+    st->took = s->ended - s->started;
+    st->would_take = s->r.intended > st->took ? s->r.intended : st->took;
+    st->code = s->err ? keel_err_code(s->err) : 0;
+  }
+}
+
+static void fill_report(struct call *c, keel_replicate_report *rep, int64_t now,
+                        keel_replica_stat *dst) {
+  size_t w = atomic_load(&c->winner);
+  (void)now;
+  rep->winner = w < c->n ? w : KEEL_REPLICATE_NONE;
+  rep->started = c->started;
+  rep->hedges = c->hedges;
+  rep->failed = 0;
+  for (size_t i = 0; i < c->next; i++)
+    if (c->stats[i].state == KEEL_REPLICA_FAILED) rep->failed++;
+  rep->elapsed = now - c->start;
+  if (dst && dst != c->stats) memcpy(dst, c->stats, c->n * sizeof *dst);
+  rep->replicas = dst;
+}
+
+/* Teaches the hedge policy the primary's latency: its time to answer, or,
+ * canceled because another won, how long it had run (a lower bound). */
+static void record_primary(struct call *c) {
+  if (!c->o.hedge || c->next == 0) return;
+  struct slot *s = &c->slots[0];
+  int64_t lat;
+  if (s->state == KEEL_REPLICA_WON || s->state == KEEL_REPLICA_LOST)
+    lat = s->ended - s->started;
+  else if (s->state == KEEL_REPLICA_CANCELED && atomic_load(&c->winner) < c->n)
+    lat = c->stopped_at - s->started;
+  else
+    return;
+  keel_hedge_record_at(c->o.hedge, s->ended, lat);
+}
+
+static void join_all(struct call *c) {
+  for (size_t i = 0; i < c->next; i++) {
+    if (c->slots[i].task) {
+      (void)keel_task_join(c->slots[i].task, KEEL_FOREVER, NULL);
+      c->slots[i].task = NULL;
+    }
+    c->slots[i].seen = true;
+  }
+  c->running = 0;
+}
+
+/* Takes the events already sent, without waiting; with `until` set, waits
+ * for that slot's event (a winner that claimed but has not sent yet). */
+static void drain_events(struct call *c, size_t until) {
+  for (;;) {
+    bool wait = until < c->n && !c->slots[until].seen;
+    size_t idx;
+    if (keel_chan_recv(c->events, &idx, wait ? KEEL_FOREVER : KEEL_NOWAIT) != 0) return;
+    c->slots[idx].seen = true;
+    c->running--;
+  }
+}
+
+static void reaper_main(void *p) {
+  struct call *c = p;
+  join_all(c);
+  record_primary(c);
+  if (c->o.on_reaped) {
+    int64_t now = keel_now();
+    fill_stats(c, now);
+    keel_replicate_report rep;
+    fill_report(c, &rep, now, c->stats);
+    rep.elapsed = c->stopped_at - c->start;
+    c->o.on_reaped(&rep, c->o.user);
+  }
+  call_free(c);
+}
+
+static bool is_fatal(struct call *c, struct slot *s) {
+  return c->o.is_fatal && c->o.is_fatal(s->err, c->o.user);
+}
+
+/* The coordinator's loop: until a winner, a fatal failure, every replica
+ * failed, or the caller's context ended. */
+static void coordinate(struct call *c, size_t initial, size_t max_running,
+                       int64_t delay) {
+  int64_t next_hedge = KEEL_FOREVER;
+  if (c->o.hedge && delay != KEEL_FOREVER && c->n > 1) {
+    next_hedge = delay > KEEL_FOREVER - c->start ? KEEL_FOREVER : c->start + delay;
+  }
+  for (size_t i = 0; i < initial && c->next < c->n; i++) (void)start_next(c, false);
+
+  for (;;) {
+    if (atomic_load(&c->winner) != WINNER_NONE) return;
+    if (c->running == 0) {
+      if (c->next >= c->n) return;               /* every replica failed */
+      (void)start_next(c, false);                /* replace failed starts */
+      continue;
+    }
+    size_t idx = 0;
+    keel_select_case cases[2] = {
+      {.chan = c->events, .op = KEEL_SELECT_RECV, .elem = &idx},
+      {.chan = keel_ctx_done(c->ctx), .op = KEEL_SELECT_RECV, .elem = NULL},
+    };
+    int r = keel_chan_select(cases, 2, next_hedge);
+    if (r == 0) {
+      c->slots[idx].seen = true;
+      c->running--;
+    }
+    if (r == 1 || keel_ctx_err(c->ctx)) {
+      c->ctx_code = keel_ctx_err(c->ctx);
+      if (c->ctx_code == 0) c->ctx_code = KEEL_ECANCELED;
+      return;
+    }
+    if (r == KEEL_ETIMEDOUT || r == KEEL_EAGAIN) {
+      int64_t now = keel_now();
+      if (c->next < c->n && c->running < max_running &&
+          keel_hedge_allow_at(c->o.hedge, now)) {
+        (void)start_next(c, true);
+        next_hedge = delay > KEEL_FOREVER - now ? KEEL_FOREVER : now + delay;
+      } else {
+        next_hedge = KEEL_FOREVER;   /* no copies left, at the cap, or no budget */
+      }
+      continue;
+    }
+    if (r != 0) {                    /* cannot happen with valid cases */
+      c->ctx_code = KEEL_ECANCELED;
+      return;
+    }
+    struct slot *s = &c->slots[idx];
+    if (s->state == KEEL_REPLICA_WON) return;
+    if (s->state == KEEL_REPLICA_FAILED || s->state == KEEL_REPLICA_CANCELED) {
+      s->state = KEEL_REPLICA_FAILED;
+      c->failed++;
+      if (is_fatal(c, s)) {
+        c->fatal = idx;
+        return;
+      }
+      if (c->next < c->n) (void)start_next(c, false);
+    }
+  }
+}
+
+int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
+                   size_t n, const keel_replicate_options *opts, void *result,
+                   keel_replicate_report *report, keel_err **err) {
+  if (err) *err = NULL;
+  if (!handlers || n == 0 || n > SIZE_MAX / 4) return KEEL_EINVAL;
+  keel_replicate_options o = {0};
+  if (opts) o = *opts;
+  if (o.result_size && !result) return KEEL_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (!handlers[i].fn) return KEEL_EINVAL;
+  if (!ctx) ctx = keel_ctx_background();
+
+  struct call *c = call_alloc(n, o.result_size);
+  if (!c) return KEEL_ENOMEM;
+  c->n = n;
+  c->o = o;
+  c->fatal = WINNER_NONE;
+  atomic_init(&c->winner, WINNER_NONE);
+  memcpy(c->handlers, handlers, n * sizeof *handlers);
+  int rc = keel_ctx_with_cancel(ctx, &c->ctx);
+  if (rc == 0) rc = keel_chan_make(&c->events, sizeof(size_t), n);
+  if (rc < 0) {
+    call_free(c);
+    return rc;
+  }
+  for (size_t i = 0; i < n; i++) {
+    struct slot *s = &c->slots[i];
+    s->call = c;
+    s->r.arg = handlers[i].arg;
+    s->r.index = i;
+    s->r.result_size = o.result_size;
+    if (handlers[i].name) {
+      s->r.name = handlers[i].name;
+    } else {
+      snprintf(s->defname, sizeof s->defname, "#%zu", i);
+      s->r.name = s->defname;
+    }
+  }
+
+  c->start = keel_now();
+  size_t initial = o.initial == 0 || o.initial > n ? n : o.initial;
+  size_t max_running = n;
+  int64_t delay = KEEL_FOREVER;
+  if (o.hedge) {
+    keel_hedge_begin_at(o.hedge, c->start);
+    delay = keel_hedge_delay_at(o.hedge, c->start);
+    initial = 1;
+    max_running = keel_hedge_max_copies(o.hedge);
+    if (max_running < 1) max_running = 1;
+  }
+  coordinate(c, initial, max_running, delay);
+
+  /* End the call: no late winner after this, and every replica is told. */
+  size_t none = WINNER_NONE;
+  atomic_compare_exchange_strong(&c->winner, &none, WINNER_CLOSED);
+  size_t w = atomic_load(&c->winner);
+  c->stopped_at = keel_now();
+  keel_ctx_cancel(c->ctx);
+
+  if (w < n) {
+    if (o.result_size) memcpy(result, c->slots[w].r.result, o.result_size);
+    if (o.detach) drain_events(c, w);
+    if (o.detach && c->running > 0) {
+      int64_t now = keel_now();
+      fill_stats(c, now);
+      if (report) fill_report(c, report, now, report->replicas);
+      if (keel_task_spawn(NULL, reaper_main, c, NULL) == 0) return 0;
+      /* No reaper: reap here instead; still no leak. */
+    }
+  }
+
+  join_all(c);
+  record_primary(c);
+  int64_t now = keel_now();
+  fill_stats(c, now);
+  if (report) fill_report(c, report, now, report->replicas);
+  if (o.detach && o.on_reaped) {
+    keel_replicate_report rep;
+    fill_report(c, &rep, now, c->stats);
+    o.on_reaped(&rep, o.user);
+  }
+
+  if (w < n) {
+    call_free(c);
+    return 0;
+  }
+  rc = c->ctx_code && c->fatal == WINNER_NONE ? c->ctx_code : KEEL_EFAILED;
+  if (err) {
+    keel_err **fails = malloc(n * sizeof *fails);
+    size_t k = 0;
+    if (fails) {
+      for (size_t i = 0; i < c->next; i++)
+        if (c->slots[i].state == KEEL_REPLICA_FAILED && c->slots[i].err) {
+          fails[k++] = c->slots[i].err;
+          c->slots[i].err = NULL;
+        }
+    }
+    *err = keel_replicate_make_error(
+        fails, k, c->started, n, rc == KEEL_EFAILED ? 0 : rc,
+        c->fatal != WINNER_NONE ? c->slots[c->fatal].r.name : NULL);
+    free(fails);
+  }
+  call_free(c);
+  return rc;
+}
