@@ -1,0 +1,409 @@
+/* ctx.c — context trees: create, link, cancel, release (keel/ctx.h).
+ *
+ * Invariants (ctx_internal.h has the node's):
+ *   - canceling never recurses: ctx_cancel_tree marks a node, detaches its
+ *     children under its lock into a private work list (taking a reference
+ *     to each still alive), unlinks the node from its own parent, then visits
+ *     the work list; stack depth is constant whatever the tree's shape;
+ *   - the root of a cancel is never touched once its children are visited
+ *     (releasing a visited child may drop the root's last reference); a
+ *     deadline callback holds a reference on its node, and if it drops the
+ *     last one the node is freed from a task, not inside the callback;
+ *   - release is a loop up the parent chain, never a recursion;
+ *   - a node reaching zero references is canceled (which unlinks it), its
+ *     timer stopped (waiting out a running callback), then freed; only then
+ *     is its parent released, so the node's link owner outlives the unlink. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctx/ctx_internal.h"
+
+static keel_ctx background = {
+    .head = {NULL},
+    .kind = CTX_BACKGROUND,
+    .deadline = KEEL_FOREVER,
+};
+
+keel_ctx *keel_ctx_background(void) { return &background; }
+
+/* ---- references --------------------------------------------------------- */
+
+keel_ctx *keel_ctx_retain(keel_ctx *c) {
+  if (c && c->kind != CTX_BACKGROUND)
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+  return c;
+}
+
+/* Takes a reference unless the node is already on its way to being freed. */
+static bool try_retain(keel_ctx *c) {
+  size_t r = atomic_load_explicit(&c->refs, memory_order_relaxed);
+  while (r != 0) {
+    if (atomic_compare_exchange_weak_explicit(&c->refs, &r, r + 1,
+                                              memory_order_acquire,
+                                              memory_order_relaxed))
+      return true;
+  }
+  return false;
+}
+
+/* Frees a node whose count reached zero. Does not release the parent. */
+static void ctx_free(keel_ctx *c) {
+  if (c->kind == CTX_CANCEL)
+    ctx_cancel_tree(c, KEEL_ECANCELED, NULL);   /* no-op if done; unlinks */
+  else if (c->kind == CTX_AFTER)
+    ctx_unlink(c);
+  if (c->has_timer) {
+    keel_rtimer_stop(&c->u.d.timer);            /* waits out the callback */
+    keel_err_release(c->u.d.cause);
+  }
+  keel_chan_release(atomic_load_explicit(&c->done, memory_order_acquire));
+  keel_err_release(c->cause);
+  if (c->kind == CTX_CANCEL) keel_cancel_destroy(&c->token);
+  free(c);
+}
+
+void keel_ctx_release(keel_ctx *c) {
+  while (c && c->kind != CTX_BACKGROUND) {
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+      return;
+    keel_ctx *parent = c->parent;
+    ctx_free(c);
+    c = parent;
+  }
+}
+
+/* ---- creation ------------------------------------------------------------- */
+
+keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind) {
+  keel_ctx *c = malloc(sizeof *c);
+  if (!c) return NULL;
+  c->kind = kind;
+  c->code = 0;
+  c->has_timer = false;
+  atomic_init(&c->refs, 1);
+  atomic_init(&c->lock, 0);
+  c->parent = keel_ctx_retain(parent);
+  c->deadline = parent->deadline;
+  atomic_init(&c->link, NULL);
+  c->prev = c->next = c->work = c->children = NULL;
+  c->nchildren = 0;
+  c->cause = NULL;
+  atomic_init(&c->done, NULL);
+  switch (kind) {
+    case CTX_CANCEL:
+      c->src = c;
+      keel_cancel_init(&c->token);
+      c->head.token = &c->token;
+      break;
+    case CTX_VALUE:
+      c->src = parent->src;
+      c->head.token = parent->head.token;
+      break;
+    case CTX_AFTER:
+      c->src = parent->src;
+      c->head.token = NULL;
+      break;
+    default: /* CTX_DETACHED */
+      c->src = NULL;
+      c->head.token = NULL;
+      c->deadline = KEEL_FOREVER;
+      break;
+  }
+  return c;
+}
+
+bool ctx_link(keel_ctx *c, int *code, keel_err **cause) {
+  keel_ctx *owner = c->parent->src;
+  *code = 0;
+  *cause = NULL;
+  if (!owner) return true;   /* nothing above can cancel c */
+  ctx_lock(owner);
+  if (owner->code) {
+    *code = owner->code;
+    *cause = owner->cause ? keel_err_retain(owner->cause) : NULL;
+    ctx_unlock(owner);
+    return false;
+  }
+  c->prev = NULL;
+  c->next = owner->children;
+  if (owner->children) owner->children->prev = c;
+  owner->children = c;
+  owner->nchildren++;
+  atomic_store_explicit(&c->link, owner, memory_order_release);
+  ctx_unlock(owner);
+  return true;
+}
+
+void ctx_unlink(keel_ctx *c) {
+  /* The owner is c->parent->src, alive as long as c holds its parent. */
+  keel_ctx *owner = atomic_load_explicit(&c->link, memory_order_acquire);
+  if (!owner) return;
+  ctx_lock(owner);
+  if (atomic_load_explicit(&c->link, memory_order_relaxed) == owner) {
+    if (c->prev) c->prev->next = c->next;
+    else owner->children = c->next;
+    if (c->next) c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    owner->nchildren--;
+    atomic_store_explicit(&c->link, NULL, memory_order_relaxed);
+  }
+  ctx_unlock(owner);
+}
+
+/* Links c below its parent's cancelable node, or cancels it at once when
+ * that node is already done. */
+static void ctx_attach(keel_ctx *c) {
+  int code;
+  keel_err *cause;
+  if (!ctx_link(c, &code, &cause)) {
+    ctx_cancel_tree(c, code, cause);
+    keel_err_release(cause);
+  }
+}
+
+int keel_ctx_with_cancel(keel_ctx *parent, keel_ctx **out) {
+  if (!parent || !out || parent->kind == CTX_AFTER) return KEEL_EINVAL;
+  keel_ctx *c = ctx_alloc(parent, CTX_CANCEL);
+  if (!c) return KEEL_ENOMEM;
+  ctx_attach(c);
+  *out = c;
+  return 0;
+}
+
+/* Frees a node whose last reference was dropped inside its own timer
+ * callback, from a task: the timer thread still reads the timer after the
+ * callback returns, and keel_rtimer_stop off that thread waits for it. */
+static void free_later(void *arg) {
+  keel_ctx *c = arg;
+  keel_ctx *parent = c->parent;
+  ctx_free(c);
+  keel_ctx_release(parent);
+}
+
+static void deadline_fire(void *arg, int64_t now) {
+  (void)now;
+  keel_ctx *c = arg;
+  /* If c is already on its way to be freed, that thread's ctx_free has
+   * canceled c and waits in keel_rtimer_stop for this callback to end. */
+  if (!try_retain(c)) return;
+  ctx_cancel_tree(c, KEEL_EDEADLINE, c->u.d.cause);
+  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  if (keel_task_spawn(NULL, free_later, c, NULL) != 0) free_later(c);
+}
+
+int keel_ctx_with_deadline_cause(keel_ctx *parent, int64_t deadline,
+                                 keel_err *cause, keel_ctx **out) {
+  if (!parent || !out || parent->kind == CTX_AFTER) {
+    keel_err_release(cause);
+    return KEEL_EINVAL;
+  }
+  if (parent->deadline <= deadline) {   /* the parent's comes first anyway */
+    keel_err_release(cause);
+    return keel_ctx_with_cancel(parent, out);
+  }
+  keel_ctx *c = ctx_alloc(parent, CTX_CANCEL);
+  if (!c) {
+    keel_err_release(cause);
+    return KEEL_ENOMEM;
+  }
+  c->deadline = deadline;
+  c->has_timer = true;
+  c->u.d.cause = cause;
+  keel_rtimer_init(&c->u.d.timer, deadline_fire, c);
+  ctx_attach(c);
+  if (deadline <= keel_now()) {
+    ctx_cancel_tree(c, KEEL_EDEADLINE, cause);
+  } else if (keel_cancel_code(&c->token) == 0) {
+    int rc = keel_rtimer_start(&c->u.d.timer, deadline, 0);
+    if (rc != 0) {
+      keel_ctx_release(c);   /* cancels, unlinks: the parent is as it was */
+      return rc;
+    }
+    /* A cancel that ran before the timer was armed could not stop it. */
+    if (keel_cancel_code(&c->token) != 0) keel_rtimer_stop(&c->u.d.timer);
+  }
+  *out = c;
+  return 0;
+}
+
+int keel_ctx_with_deadline(keel_ctx *parent, int64_t deadline, keel_ctx **out) {
+  return keel_ctx_with_deadline_cause(parent, deadline, NULL, out);
+}
+
+int keel_ctx_with_timeout(keel_ctx *parent, int64_t timeout, keel_ctx **out) {
+  return keel_ctx_with_deadline_cause(parent, keel_deadline_in(timeout), NULL,
+                                      out);
+}
+
+int keel_ctx_with_timeout_cause(keel_ctx *parent, int64_t timeout,
+                                keel_err *cause, keel_ctx **out) {
+  return keel_ctx_with_deadline_cause(parent, keel_deadline_in(timeout), cause,
+                                      out);
+}
+
+int keel_ctx_with_value(keel_ctx *parent, const void *key, void *value,
+                        keel_ctx **out) {
+  if (!parent || !out || parent->kind == CTX_AFTER) return KEEL_EINVAL;
+  keel_ctx *c = ctx_alloc(parent, CTX_VALUE);
+  if (!c) return KEEL_ENOMEM;
+  c->u.v.key = key;
+  c->u.v.value = value;
+  *out = c;
+  return 0;
+}
+
+int keel_ctx_without_cancel(keel_ctx *parent, keel_ctx **out) {
+  if (!parent || !out || parent->kind == CTX_AFTER) return KEEL_EINVAL;
+  keel_ctx *c = ctx_alloc(parent, CTX_DETACHED);
+  if (!c) return KEEL_ENOMEM;
+  *out = c;
+  return 0;
+}
+
+/* ---- cancellation --------------------------------------------------------- */
+
+/* Marks n done (once) and moves its children to *work, each with a
+ * reference taken (children already on their way to free are skipped: they
+ * cancel themselves). Wakes what waits on n. */
+static void mark(keel_ctx *n, int code, keel_err *cause, keel_ctx **work) {
+  ctx_lock(n);
+  if (n->code) {
+    ctx_unlock(n);
+    return;
+  }
+  n->code = code;
+  n->cause = cause ? keel_err_retain(cause) : NULL;
+  keel_chan *done = atomic_load_explicit(&n->done, memory_order_relaxed);
+  keel_ctx *k = n->children, *next;
+  n->children = NULL;
+  n->nchildren = 0;
+  for (; k; k = next) {
+    next = k->next;
+    k->prev = k->next = NULL;
+    atomic_store_explicit(&k->link, NULL, memory_order_relaxed);
+    if (try_retain(k)) {
+      k->work = *work;
+      *work = k;
+    }
+  }
+  ctx_unlock(n);
+  keel_cancel_fire(&n->token, code);
+  if (done) keel_chan_close(done);
+  if (n->has_timer) keel_rtimer_stop(&n->u.d.timer);
+}
+
+void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause) {
+  keel_ctx *work = NULL;
+  mark(c, code, cause, &work);
+  ctx_unlink(c);
+  /* From here on c may be freed by a release below: do not touch it. */
+  while (work) {
+    keel_ctx *n = work;
+    work = n->work;
+    if (n->kind == CTX_AFTER)
+      ctx_after_fire(n);
+    else
+      mark(n, code, cause, &work);
+    keel_ctx_release(n);
+  }
+}
+
+void keel_ctx_cancel_cause(keel_ctx *c, int code, keel_err *cause) {
+  if (c && c->kind == CTX_CANCEL)
+    ctx_cancel_tree(c, code < 0 ? code : KEEL_ECANCELED, cause);
+  keel_err_release(cause);
+}
+
+void keel_ctx_cancel(keel_ctx *c) {
+  if (c && c->kind == CTX_CANCEL) ctx_cancel_tree(c, KEEL_ECANCELED, NULL);
+}
+
+/* ---- reading -------------------------------------------------------------- */
+
+int keel_ctx_err(const keel_ctx *c) {
+  return c ? keel_cancel_code(c->head.token) : KEEL_EINVAL;
+}
+
+int keel_ctx_err_at(const keel_ctx *c, int64_t now) {
+  if (!c) return KEEL_EINVAL;
+  int e = keel_cancel_code(c->head.token);
+  if (e == 0 && c->deadline != KEEL_FOREVER && c->deadline <= now)
+    e = KEEL_EDEADLINE;
+  return e;
+}
+
+keel_err *keel_ctx_cause(const keel_ctx *c) {
+  if (!c || !c->src) return NULL;
+  const keel_ctx *s = c->src;
+  int code = keel_cancel_code(&s->token);   /* acquire: s->cause is set */
+  if (code == 0) return NULL;
+  if (s->cause) return keel_err_retain(s->cause);
+  return keel_err_new("ctx", code, "%s",
+                      code == KEEL_EDEADLINE ? "deadline exceeded" : "canceled");
+}
+
+const keel_cancel *keel_ctx_cancel_token(const keel_ctx *c) {
+  return c ? c->head.token : NULL;
+}
+
+bool keel_ctx_deadline(const keel_ctx *c, int64_t *deadline) {
+  if (!c || c->deadline == KEEL_FOREVER) return false;
+  if (deadline) *deadline = c->deadline;
+  return true;
+}
+
+void *keel_ctx_value(const keel_ctx *c, const void *key) {
+  for (; c; c = c->parent)
+    if (c->kind == CTX_VALUE && c->u.v.key == key) return c->u.v.value;
+  return NULL;
+}
+
+size_t keel_ctx_child_count(const keel_ctx *c) {
+  if (!c || c->kind != CTX_CANCEL) return 0;
+  keel_ctx *m = (keel_ctx *)c;
+  ctx_lock(m);
+  size_t n = m->nchildren;
+  ctx_unlock(m);
+  return n;
+}
+
+/* The channel of contexts that are never done: made once, never closed,
+ * kept for the life of the process. */
+static _Atomic(keel_chan *) never_done;
+
+static keel_chan *never_chan(void) {
+  keel_chan *ch = atomic_load_explicit(&never_done, memory_order_acquire);
+  if (ch) return ch;
+  keel_chan *made;
+  if (keel_chan_make(&made, 0, 0) != 0) return NULL;
+  if (atomic_compare_exchange_strong_explicit(&never_done, &ch, made,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
+    return made;
+  keel_chan_release(made);
+  return ch;
+}
+
+keel_chan *keel_ctx_done(keel_ctx *c) {
+  if (!c) return NULL;
+  keel_ctx *s = c->src;
+  if (!s) return never_chan();
+  keel_chan *ch = atomic_load_explicit(&s->done, memory_order_acquire);
+  if (ch) return ch;
+  keel_chan *made;
+  if (keel_chan_make(&made, 0, 0) != 0) return NULL;
+  bool close_it = false;
+  ctx_lock(s);
+  ch = atomic_load_explicit(&s->done, memory_order_relaxed);
+  if (!ch) {
+    atomic_store_explicit(&s->done, made, memory_order_release);
+    ch = made;
+    made = NULL;
+    close_it = s->code != 0;   /* the canceler found no channel to close */
+  }
+  ctx_unlock(s);
+  if (made) keel_chan_release(made);
+  else if (close_it) keel_chan_close(ch);
+  return ch;
+}

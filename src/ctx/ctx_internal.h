@@ -1,0 +1,107 @@
+/* ctx_internal.h — the context node and its locking rules (private).
+ *
+ * Every context is one keel_ctx, one malloc. Invariants:
+ *   - head.token is &self->token for cancelable nodes, the nearest cancelable
+ *     ancestor's token for value nodes, NULL for background and detached
+ *     nodes (and for after_func nodes, which no user reads);
+ *   - src is the nearest cancelable self-or-ancestor (NULL: never canceled).
+ *     parent (a counted reference) keeps the whole chain up to src alive;
+ *   - a node that can be canceled by its ancestors (cancelable and after
+ *     nodes) is linked in the child list of parent->src while both live:
+ *     `link` names that list's owner; link/prev/next are guarded by the
+ *     owner's lock. `link` is set to NULL (under that lock) when the node
+ *     leaves the list, by its own cancel or by the owner's;
+ *   - code, cause, done and children are guarded by the node's own lock;
+ *     code goes non-zero once, under the lock, before the token fires and
+ *     before done closes, so err != 0 is visible once done is closed and a
+ *     reader that saw err != 0 (acquire) may read cause without the lock;
+ *   - lock order: a node's lock, then nothing else. A canceler holds one lock
+ *     at a time (it detaches a node's children under that node's lock, takes
+ *     a reference to each that is still alive, and visits them afterwards);
+ *   - a node whose count reached zero is being freed by exactly one thread;
+ *     others may still see it in a child list until it has unlinked itself,
+ *     and must only try_retain it there (which fails). */
+#ifndef KEEL_CTX_INTERNAL_H
+#define KEEL_CTX_INTERNAL_H
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "keel/ctx.h"
+#include "runtime/rtimer.h"
+
+enum ctx_kind {
+  CTX_BACKGROUND,
+  CTX_CANCEL,
+  CTX_VALUE,
+  CTX_DETACHED,
+  CTX_AFTER,
+};
+
+enum after_state { AFTER_ARMED, AFTER_FIRED, AFTER_STOPPED };
+
+struct keel_ctx {
+  struct keel_ctx_head_ head;   /* first: keel_ctx_is_canceled reads it */
+  _Atomic size_t refs;
+  uint8_t kind;
+  int code;                     /* own lock: 0, then the cancel code */
+  bool has_timer;
+  _Atomic int lock;
+  keel_ctx *parent;             /* counted reference; NULL for background */
+  keel_ctx *src;                /* nearest cancelable self-or-ancestor */
+  int64_t deadline;             /* effective: min over the chain; FOREVER */
+  _Atomic(keel_ctx *) link;     /* owner of the list we are in, or NULL */
+  keel_ctx *prev, *next;        /* siblings: link's lock */
+  keel_ctx *work;               /* a canceler's private work list */
+  keel_ctx *children;           /* own lock */
+  size_t nchildren;             /* own lock */
+  keel_err *cause;              /* own lock; set before the token fires */
+  _Atomic(keel_chan *) done;    /* own lock to create; read lock-free */
+  keel_cancel token;
+  union {
+    struct { const void *key; void *value; } v;              /* CTX_VALUE */
+    struct { keel_rtimer timer; keel_err *cause; } d;        /* deadline */
+    struct { keel_task_fn fn; void *arg; _Atomic int state; } a; /* after */
+  } u;
+};
+
+/* A small test-and-test-and-set lock: critical sections are a few pointer
+ * writes, never a blocking call. It yields the CPU if the holder was
+ * descheduled (the machine may be oversubscribed). */
+static inline void ctx_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield" ::: "memory");
+#endif
+}
+
+static inline void ctx_lock(keel_ctx *c) {
+  unsigned spins = 0;
+  for (;;) {
+    if (atomic_load_explicit(&c->lock, memory_order_relaxed) == 0 &&
+        atomic_exchange_explicit(&c->lock, 1, memory_order_acquire) == 0)
+      return;
+    if (++spins < 100) ctx_relax(); else sched_yield();
+  }
+}
+
+static inline void ctx_unlock(keel_ctx *c) {
+  atomic_store_explicit(&c->lock, 0, memory_order_release);
+}
+
+/* Shared by ctx.c and after.c. */
+keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind);
+/* Links c under c->src (which must be cancelable). If src is already done,
+ * c is not linked and false is returned with *code / *cause (a new
+ * reference or NULL) set to src's. */
+bool ctx_link(keel_ctx *c, int *code, keel_err **cause);
+void ctx_unlink(keel_ctx *c);
+/* Cancels c and everything below it, iteratively. cause is borrowed. */
+void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause);
+/* Runs an after node's function (once; a no-op if stopped or fired). */
+void ctx_after_fire(keel_ctx *c);
+
+#endif
