@@ -1,0 +1,497 @@
+/* sched.c — the M:N scheduler: workers, run queues, stealing, idle parking.
+ *
+ * Each worker thread runs `worker_main` on its own pthread stack (g0) and
+ * switches into tasks; a task always switches back to g0 (never directly to
+ * another task), leaving a `post` action that g0 performs once the task's
+ * context is fully saved: commit a park, requeue a yield, finish an exit.
+ *
+ * Queues (Go's proc.go design):
+ *   - runnext: the task made ready by the task running here runs next (it
+ *     inherits the time slice: ping-pong stays on one worker, no queue trip);
+ *   - a 256-slot ring per worker: the owner pushes at tail, the owner and
+ *     stealers take from head with a CAS; overflow moves half to the global
+ *     queue;
+ *   - the global queue (mutex) for tasks made ready outside a worker, and
+ *     checked every 61 schedules for fairness.
+ *
+ * Waking idle workers (Go's wakep/spinning protocol): when work is queued
+ * where another worker could take it (ring or global queue), and no worker is
+ * spinning, one idle worker is woken (futex) and starts out spinning. A
+ * spinning worker that finds work stops spinning and wakes another if the
+ * spinner count dropped to zero. A worker going idle first publishes itself
+ * (npidle++), then re-checks every queue (Dekker with the producer's push
+ * then npidle load, both sequentially consistent), so no work is stranded.
+ * Work put only in runnext does not wake anyone (the current task is usually
+ * about to park); the timer thread's sysmon wakes a worker if such work has
+ * been stuck behind a running task for a millisecond.
+ *
+ * Thread-local state: a task may resume on another worker after a switch,
+ * so the current worker is always fetched through keel__worker_current()
+ * (not inlinable) after a switch, never cached across it. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "runtime/internal.h"
+#include "runtime/sanitizer.h"
+
+static _Thread_local keel_worker *tls_worker;
+static _Thread_local struct keel_task *tls_task;
+
+__attribute__((noinline)) keel_worker *keel__worker_current(void) {
+  keel_worker *w = tls_worker;
+  __asm__ volatile("" : "+r"(w)::"memory");
+  return w;
+}
+
+__attribute__((noinline)) struct keel_task *keel__task_current(void) {
+  struct keel_task *t = tls_task;
+  __asm__ volatile("" : "+r"(t)::"memory");
+  return t;
+}
+
+/* For the SIGSEGV handler (stack.c): async-signal-safe read. */
+struct keel_task *keel__task_current_raw(void) { return tls_task; }
+
+static _Atomic int sched_stop_flag;
+
+/* ---- the global queue -------------------------------------------------------- */
+
+static void gq_push_list(struct keel_task *head, struct keel_task *tail,
+                         uint32_t n) {
+  keel_rt *rt = &keel__rt;
+  tail->next = NULL;
+  pthread_mutex_lock(&rt->gq_lock);
+  if (rt->gq_tail) rt->gq_tail->next = head; else rt->gq_head = head;
+  rt->gq_tail = tail;
+  atomic_fetch_add_explicit(&rt->gq_size, n, memory_order_seq_cst);
+  pthread_mutex_unlock(&rt->gq_lock);
+}
+
+static void gq_push(struct keel_task *t) { gq_push_list(t, t, 1); }
+
+static bool runq_put_local(keel_worker *w, struct keel_task *t);
+
+/* Takes a batch from the global queue: returns one task and puts up to
+ * `max` more on w's ring. */
+static struct keel_task *gq_get(keel_worker *w, uint32_t max) {
+  keel_rt *rt = &keel__rt;
+  if (atomic_load_explicit(&rt->gq_size, memory_order_relaxed) == 0) return NULL;
+  pthread_mutex_lock(&rt->gq_lock);
+  uint32_t size = atomic_load_explicit(&rt->gq_size, memory_order_relaxed);
+  if (size == 0) { pthread_mutex_unlock(&rt->gq_lock); return NULL; }
+  uint32_t n = size / (uint32_t)rt->nworkers + 1;
+  if (n > size) n = size;
+  if (n > max + 1) n = max + 1;
+  if (n > KEEL_RUNQ_SIZE / 2) n = KEEL_RUNQ_SIZE / 2;
+  struct keel_task *first = rt->gq_head;
+  struct keel_task *cur = first, *last = NULL;
+  for (uint32_t i = 0; i < n; i++) { last = cur; cur = cur->next; }
+  rt->gq_head = cur;
+  if (!cur) rt->gq_tail = NULL;
+  last->next = NULL;
+  atomic_fetch_sub_explicit(&rt->gq_size, n, memory_order_relaxed);
+  pthread_mutex_unlock(&rt->gq_lock);
+  struct keel_task *rest = first->next;
+  while (rest) {
+    struct keel_task *nx = rest->next;
+    runq_put_local(w, rest);  /* n <= half the ring: room is guaranteed */
+    rest = nx;
+  }
+  return first;
+}
+
+/* ---- the local ring ------------------------------------------------------------- */
+
+/* Moves half of w's full ring plus t to the global queue. False if a
+ * stealer raced us (then the ring has room again). */
+static bool runq_put_slow(keel_worker *w, struct keel_task *t, uint32_t h,
+                          uint32_t tl) {
+  enum { N = KEEL_RUNQ_SIZE / 2 };
+  struct keel_task *batch[N + 1];
+  if (tl - h != KEEL_RUNQ_SIZE) return false;
+  for (uint32_t i = 0; i < N; i++)
+    batch[i] = atomic_load_explicit(&w->runq[(h + i) % KEEL_RUNQ_SIZE],
+                                    memory_order_relaxed);
+  if (!atomic_compare_exchange_strong_explicit(&w->runq_head, &h, h + N,
+                                               memory_order_release,
+                                               memory_order_relaxed))
+    return false;
+  batch[N] = t;
+  for (uint32_t i = 0; i < N; i++) batch[i]->next = batch[i + 1];
+  gq_push_list(batch[0], batch[N], N + 1);
+  return true;
+}
+
+/* Owner only. Returns true when t went to the ring (false: global queue). */
+static bool runq_put_local(keel_worker *w, struct keel_task *t) {
+  for (;;) {
+    uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+    uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    if (tl - h < KEEL_RUNQ_SIZE) {
+      atomic_store_explicit(&w->runq[tl % KEEL_RUNQ_SIZE], t, memory_order_relaxed);
+      atomic_store_explicit(&w->runq_tail, tl + 1, memory_order_release);
+      return true;
+    }
+    if (runq_put_slow(w, t, h, tl)) return false;
+  }
+}
+
+/* Owner only: runnext first, then the ring. */
+static struct keel_task *runq_get(keel_worker *w) {
+  struct keel_task *next = atomic_load_explicit(&w->runnext, memory_order_relaxed);
+  if (next && atomic_compare_exchange_strong_explicit(
+                  &w->runnext, &next, NULL, memory_order_acquire,
+                  memory_order_relaxed))
+    return next;
+  for (;;) {
+    uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+    uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+    if (tl == h) return NULL;
+    struct keel_task *t =
+        atomic_load_explicit(&w->runq[h % KEEL_RUNQ_SIZE], memory_order_relaxed);
+    if (atomic_compare_exchange_weak_explicit(&w->runq_head, &h, h + 1,
+                                              memory_order_release,
+                                              memory_order_relaxed))
+      return t;
+  }
+}
+
+static bool runq_empty(keel_worker *w) {
+  uint32_t h = atomic_load_explicit(&w->runq_head, memory_order_acquire);
+  uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_acquire);
+  return h == tl && atomic_load_explicit(&w->runnext, memory_order_acquire) == NULL;
+}
+
+/* Steals half of victim's ring into w's ring (w's ring is empty: the caller
+ * only steals when it has nothing). With steal_next, also takes runnext when
+ * the ring is empty. Returns one task to run, or NULL. */
+static struct keel_task *runq_steal(keel_worker *w, keel_worker *v,
+                                    bool steal_next) {
+  uint32_t tl = atomic_load_explicit(&w->runq_tail, memory_order_relaxed);
+  for (;;) {
+    uint32_t h = atomic_load_explicit(&v->runq_head, memory_order_acquire);
+    uint32_t vt = atomic_load_explicit(&v->runq_tail, memory_order_acquire);
+    uint32_t n = vt - h;
+    n = n - n / 2;
+    if (n == 0) {
+      if (steal_next) {
+        struct keel_task *next = atomic_load_explicit(&v->runnext, memory_order_acquire);
+        if (next && atomic_compare_exchange_strong_explicit(
+                        &v->runnext, &next, NULL, memory_order_acquire,
+                        memory_order_relaxed))
+          return next;
+      }
+      return NULL;
+    }
+    if (n > KEEL_RUNQ_SIZE / 2) continue;  /* inconsistent h/t: retry */
+    for (uint32_t i = 0; i < n; i++) {
+      struct keel_task *t = atomic_load_explicit(
+          &v->runq[(h + i) % KEEL_RUNQ_SIZE], memory_order_relaxed);
+      atomic_store_explicit(&w->runq[(tl + i) % KEEL_RUNQ_SIZE], t,
+                            memory_order_relaxed);
+    }
+    if (atomic_compare_exchange_strong_explicit(&v->runq_head, &h, h + n,
+                                                memory_order_acq_rel,
+                                                memory_order_relaxed)) {
+      n--;
+      struct keel_task *t = atomic_load_explicit(
+          &w->runq[(tl + n) % KEEL_RUNQ_SIZE], memory_order_relaxed);
+      if (n) atomic_store_explicit(&w->runq_tail, tl + n, memory_order_release);
+      return t;
+    }
+  }
+}
+
+/* ---- idle workers --------------------------------------------------------------- */
+
+static void idle_remove_locked(keel_worker *w) {
+  keel_rt *rt = &keel__rt;
+  keel_worker **pp = &rt->idle_top;
+  while (*pp && *pp != w) pp = &(*pp)->idle_next;
+  if (*pp) *pp = w->idle_next;
+  w->idle_listed = false;
+  atomic_fetch_sub_explicit(&rt->npidle, 1, memory_order_seq_cst);
+}
+
+/* Wakes one idle worker, as a spinner, if work may be waiting and nobody is
+ * already spinning to find it. */
+static void wakep(void) {
+  keel_rt *rt = &keel__rt;
+  atomic_thread_fence(memory_order_seq_cst);
+  if (atomic_load_explicit(&rt->npidle, memory_order_seq_cst) == 0) return;
+  int zero = 0;
+  if (atomic_load_explicit(&rt->nspinning, memory_order_seq_cst) != 0 ||
+      !atomic_compare_exchange_strong_explicit(&rt->nspinning, &zero, 1,
+                                               memory_order_seq_cst,
+                                               memory_order_relaxed))
+    return;
+  pthread_mutex_lock(&rt->idle_lock);
+  keel_worker *w = rt->idle_top;
+  if (w) {
+    rt->idle_top = w->idle_next;
+    w->idle_listed = false;
+    atomic_fetch_sub_explicit(&rt->npidle, 1, memory_order_seq_cst);
+  }
+  pthread_mutex_unlock(&rt->idle_lock);
+  if (!w) {
+    atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+    return;
+  }
+  atomic_store_explicit(&w->park_word, 1, memory_order_release);
+  keel__futex_wake(&w->park_word, 1);
+}
+
+static bool any_work(void) {
+  keel_rt *rt = &keel__rt;
+  if (atomic_load_explicit(&rt->gq_size, memory_order_seq_cst) != 0) return true;
+  for (int i = 0; i < rt->nworkers; i++)
+    if (!runq_empty(&rt->workers[i])) return true;
+  return false;
+}
+
+static void stop_spinning(keel_worker *w) {
+  if (!w->spinning) return;
+  w->spinning = false;
+  if (atomic_fetch_sub_explicit(&keel__rt.nspinning, 1, memory_order_seq_cst) == 1)
+    wakep();  /* we were the last spinner: there may be more work */
+}
+
+/* ---- making tasks runnable ------------------------------------------------------ */
+
+void keel__task_ready(struct keel_task *t) {
+  keel_worker *w = keel__worker_current();
+  if (w) {
+    struct keel_task *old =
+        atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+    if (old) {
+      runq_put_local(w, old);
+      wakep();
+    }
+  } else {
+    gq_push(t);
+    wakep();
+  }
+}
+
+/* Spawn: the new task goes to runnext like a woken one (Go's newproc). */
+void keel__task_enqueue_new(struct keel_task *t) { keel__task_ready(t); }
+
+/* ---- switching ------------------------------------------------------------------- */
+
+void keel__task_finish(struct keel_task *t);  /* task.c */
+
+void keel__task_switch_out(enum keel_post post, keel_waiter *wt) {
+  keel_worker *w = keel__worker_current();
+  struct keel_task *t = w->current;
+  w->post = post;
+  w->post_waiter = wt;
+  keel__san_switch_to_g0(w, t, post == KEEL_POST_EXIT);
+  keel__ctx_switch(&t->ctx, &w->g0);
+  keel__san_resumed_task(t);
+}
+
+static void task_entry(void *arg) {
+  struct keel_task *t = arg;
+  keel__san_resumed_task(t);
+  t->fn(t->arg);
+  keel__task_switch_out(KEEL_POST_EXIT, NULL);
+  __builtin_unreachable();
+}
+
+void keel__task_ctx_init(struct keel_task *t) {
+  keel__ctx_make(&t->ctx, t->stack_lo, t->stack_size, task_entry, t);
+}
+
+/* Runs t on w until it switches out, then performs its post action.
+ * Returns a task to run at once (a park whose wake already came), or NULL. */
+static struct keel_task *run_task(keel_worker *w, struct keel_task *t) {
+  w->current = t;
+  tls_task = t;
+  w->post = KEEL_POST_NONE;
+  atomic_store_explicit(&w->tick, atomic_load_explicit(&w->tick, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+  keel__san_switch_to_task(w, t);
+  keel__ctx_switch(&w->g0, &t->ctx);
+  keel__san_resumed_g0(w);
+  tls_task = NULL;
+  w->current = NULL;
+  switch (w->post) {
+    case KEEL_POST_PARK: {
+      uint32_t zero = 0;
+      if (!atomic_compare_exchange_strong_explicit(&w->post_waiter->futex, &zero, 2,
+                                                   memory_order_acq_rel,
+                                                   memory_order_acquire))
+        return t;  /* woken before it finished switching out: resume it */
+      return NULL;
+    }
+    case KEEL_POST_YIELD:
+      gq_push(t);
+      wakep();
+      return NULL;
+    case KEEL_POST_EXIT:
+      keel__task_finish(t);
+      return NULL;
+    case KEEL_POST_NONE:
+      return NULL;
+  }
+  return NULL;
+}
+
+/* ---- the worker loop --------------------------------------------------------------- */
+
+static uint32_t xorshift(uint32_t *s) {
+  uint32_t x = *s;
+  x ^= x << 13; x ^= x >> 17; x ^= x << 5;
+  return *s = x ? x : 0x9E3779B9u;
+}
+
+static struct keel_task *try_steal(keel_worker *w) {
+  keel_rt *rt = &keel__rt;
+  int n = rt->nworkers;
+  for (int round = 0; round < 4; round++) {
+    int start = (int)(xorshift(&w->rand) % (uint32_t)n);
+    for (int i = 0; i < n; i++) {
+      keel_worker *v = &rt->workers[(start + i) % n];
+      if (v == w) continue;
+      struct keel_task *t = runq_steal(w, v, round == 3);
+      if (t) return t;
+    }
+  }
+  return NULL;
+}
+
+static struct keel_task *find_runnable(keel_worker *w) {
+  keel_rt *rt = &keel__rt;
+  for (;;) {
+    if (atomic_load_explicit(&sched_stop_flag, memory_order_acquire)) return NULL;
+    struct keel_task *t;
+    if (++w->sched_count % 61 == 0 && (t = gq_get(w, 1))) return t;
+    if ((t = runq_get(w))) return t;
+    if ((t = gq_get(w, KEEL_RUNQ_SIZE / 2))) return t;
+    int busy = rt->nworkers - atomic_load_explicit(&rt->npidle, memory_order_relaxed);
+    if (w->spinning ||
+        2 * atomic_load_explicit(&rt->nspinning, memory_order_relaxed) < busy) {
+      if (!w->spinning) {
+        w->spinning = true;
+        atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+      }
+      if ((t = try_steal(w))) return t;
+      if ((t = gq_get(w, KEEL_RUNQ_SIZE / 2))) return t;
+    }
+    /* Go idle: publish, stop spinning, re-check everything, then sleep. */
+    atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
+    pthread_mutex_lock(&rt->idle_lock);
+    w->idle_next = rt->idle_top;
+    rt->idle_top = w;
+    w->idle_listed = true;
+    atomic_fetch_add_explicit(&rt->npidle, 1, memory_order_seq_cst);
+    pthread_mutex_unlock(&rt->idle_lock);
+    if (w->spinning) {
+      w->spinning = false;
+      atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+    }
+    atomic_thread_fence(memory_order_seq_cst);
+    if (any_work() || atomic_load_explicit(&sched_stop_flag, memory_order_acquire)) {
+      pthread_mutex_lock(&rt->idle_lock);
+      bool listed = w->idle_listed;
+      if (listed) idle_remove_locked(w);
+      pthread_mutex_unlock(&rt->idle_lock);
+      if (listed) continue;
+      /* A waker popped us and counted us as spinning: take its wake. */
+    }
+    while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 0)
+      keel__futex_wait_until(&w->park_word, 0, KEEL_FOREVER);
+    /* Woken by wakep, which counted us in nspinning (or by shutdown). */
+    w->spinning = true;
+    keel__timers_kick_if_deep();
+  }
+}
+
+static void *worker_main(void *arg) {
+  keel_worker *w = arg;
+  tls_worker = w;
+  keel__stack_thread_init(w);
+  keel__san_worker_init(w);
+  for (;;) {
+    struct keel_task *t = find_runnable(w);
+    if (!t) break;
+    stop_spinning(w);
+    while (t) t = run_task(w, t);
+  }
+  if (w->spinning) {
+    w->spinning = false;
+    atomic_fetch_sub_explicit(&keel__rt.nspinning, 1, memory_order_seq_cst);
+  }
+  keel__stack_thread_fini(w);
+  tls_worker = NULL;
+  return NULL;
+}
+
+/* ---- sysmon and lifecycle ---------------------------------------------------------- */
+
+bool keel__sched_busy(void) {
+  keel_rt *rt = &keel__rt;
+  return rt->workers &&
+         atomic_load_explicit(&rt->npidle, memory_order_seq_cst) < rt->nworkers;
+}
+
+void keel__sched_sysmon(void) {
+  keel_rt *rt = &keel__rt;
+  if (!rt->workers) return;
+  for (int i = 0; i < rt->nworkers; i++) {
+    keel_worker *w = &rt->workers[i];
+    uint64_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
+    if (tick == w->sysmon_seen && !runq_empty(w)) wakep();
+    w->sysmon_seen = tick;
+  }
+}
+
+int keel__sched_start(int nworkers) {
+  keel_rt *rt = &keel__rt;
+  keel_worker *ws = calloc((size_t)nworkers, sizeof *ws);
+  if (!ws) return KEEL_ENOMEM;
+  rt->gq_head = rt->gq_tail = NULL;
+  atomic_store(&rt->gq_size, 0);
+  rt->idle_top = NULL;
+  atomic_store(&rt->npidle, 0);
+  atomic_store(&rt->nspinning, 0);
+  atomic_store(&sched_stop_flag, 0);
+  for (int i = 0; i < nworkers; i++) {
+    ws[i].index = i;
+    ws[i].rand = 0x9E3779B9u * (uint32_t)(i + 1);
+  }
+  rt->workers = ws;
+  rt->nworkers = nworkers;
+  for (int i = 0; i < nworkers; i++) {
+    if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
+      atomic_store(&sched_stop_flag, 1);
+      for (int j = 0; j < i; j++) {
+        atomic_store(&ws[j].park_word, 1);
+        keel__futex_wake(&ws[j].park_word, 1);
+      }
+      for (int j = 0; j < i; j++) pthread_join(ws[j].thread, NULL);
+      rt->workers = NULL;
+      rt->nworkers = 0;
+      free(ws);
+      return KEEL_ENOMEM;
+    }
+  }
+  return 0;
+}
+
+/* Called once every task has finished: all workers are idle or about to be. */
+void keel__sched_stop(void) {
+  keel_rt *rt = &keel__rt;
+  if (!rt->workers) return;
+  atomic_store_explicit(&sched_stop_flag, 1, memory_order_seq_cst);
+  for (int i = 0; i < rt->nworkers; i++) {
+    atomic_store_explicit(&rt->workers[i].park_word, 1, memory_order_release);
+    keel__futex_wake(&rt->workers[i].park_word, 1);
+  }
+  for (int i = 0; i < rt->nworkers; i++) pthread_join(rt->workers[i].thread, NULL);
+  for (int i = 0; i < rt->nworkers; i++) keel__stack_worker_drop(&rt->workers[i]);
+  free(rt->workers);
+  rt->workers = NULL;
+  rt->nworkers = 0;
+}

@@ -1,0 +1,342 @@
+/* stack.c — task blocks (stack + task struct), their pools, guard pages and
+ * the stack-overflow report.
+ *
+ * A block is [guard page][stack ...][struct keel_task]: the struct sits at
+ * the top, so a fresh task touches one page. Blocks are carved from slabs
+ * (one mmap of up to 64 blocks, MAP_NORESERVE, no huge pages): only touched
+ * pages cost memory. The guard page is installed with MADV_GUARD_INSTALL
+ * (Linux >= 6.13: no extra memory map, so a million stacks fit in the default
+ * vm.max_map_count) and else with mprotect(PROT_NONE), which splits the slab
+ * into two maps per block: then vm.max_map_count bounds the number of stacks,
+ * and hitting it is reported as KEEL_EMAPLIMIT.
+ *
+ * Pools: each size class has a global free list (mutex); workers also keep a
+ * private cache of default-size blocks (no lock). Blocks are never unmapped
+ * while the runtime runs; keel_runtime_shutdown unmaps every slab.
+ *
+ * Stack overflow: a SIGSEGV handler on an alternate signal stack (one per
+ * worker) checks whether the fault address lies in the running task's guard
+ * page; if so it prints "keel: stack overflow in task <id> (<name>)" and
+ * aborts. Other faults go to the previous handler (or the default). */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "runtime/internal.h"
+#include "runtime/sanitizer.h"
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+#define KEEL_WORKER_CACHE_MAX 128u
+#define KEEL_SLAB_BYTES ((size_t)2 << 20)
+#define KEEL_SLAB_MAX_BLOCKS 64u
+#define KEEL_NCLASSES 16
+
+typedef struct keel_stack_class {
+  size_t block;                 /* whole block size, page multiple */
+  struct keel_task *free;       /* under pool_lock */
+} keel_stack_class;
+
+static struct {
+  pthread_mutex_t lock;
+  keel_stack_class classes[KEEL_NCLASSES];
+  int nclasses;
+  void **slabs;                 /* base, size pairs */
+  size_t nslabs, cap;
+  int guard_mode;               /* 0 unknown, 1 madvise guard, 2 mprotect */
+} pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
+
+static size_t page_size_cached;
+
+size_t keel__page_size(void) {
+  if (!page_size_cached) page_size_cached = (size_t)sysconf(_SC_PAGESIZE);
+  return page_size_cached;
+}
+
+#define TASK_STRUCT_SIZE ((sizeof(struct keel_task) + 63) & ~(size_t)63)
+
+static size_t block_size_for(size_t stack_size) {
+  size_t pg = keel__page_size();
+  size_t b = pg + stack_size + TASK_STRUCT_SIZE;
+  return (b + pg - 1) & ~(pg - 1);
+}
+
+/* ENOMEM from mmap/mprotect: the map count limit, or real memory? */
+static int map_error(int err) {
+  if (err != ENOMEM) return KEEL_ESYS;
+  FILE *f = fopen("/proc/sys/vm/max_map_count", "r");
+  long max = 0;
+  if (f) {
+    if (fscanf(f, "%ld", &max) != 1) max = 0;
+    fclose(f);
+  }
+  long count = 0;
+  f = fopen("/proc/self/maps", "r");
+  if (f) {
+    int c;
+    while ((c = getc(f)) != EOF) count += c == '\n';
+    fclose(f);
+  }
+  if (max > 0 && count >= max - 64) return KEEL_EMAPLIMIT;
+  return KEEL_ENOMEM;
+}
+
+static struct keel_task *block_task(char *base, size_t block) {
+  return (struct keel_task *)(base + block - TASK_STRUCT_SIZE);
+}
+
+/* Maps a slab of n blocks for class cls and puts them on its free list;
+ * called under pool.lock. */
+static int slab_grow(keel_stack_class *cls) {
+  size_t pg = keel__page_size();
+  size_t n = KEEL_SLAB_BYTES / cls->block;
+  if (n < 1) n = 1;
+  if (n > KEEL_SLAB_MAX_BLOCKS) n = KEEL_SLAB_MAX_BLOCKS;
+  if (pool.nslabs + 1 > pool.cap) {
+    size_t cap = pool.cap ? pool.cap * 2 : 256;
+    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
+    if (!s) return KEEL_ENOMEM;
+    pool.slabs = s;
+    pool.cap = cap;
+  }
+  size_t len = n * cls->block;
+  char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) return map_error(errno);
+#ifdef MADV_NOHUGEPAGE
+  madvise(base, len, MADV_NOHUGEPAGE);
+#endif
+  for (size_t i = 0; i < n; i++) {
+    char *b = base + i * cls->block;
+    int rc = -1;
+    if (pool.guard_mode != 2) {
+      rc = madvise(b, pg, MADV_GUARD_INSTALL);
+      if (rc == 0) pool.guard_mode = 1;
+      else if (errno == EINVAL && pool.guard_mode == 0) pool.guard_mode = 2;
+    }
+    if (rc != 0 && pool.guard_mode == 2) rc = mprotect(b, pg, PROT_NONE);
+    if (rc != 0) {
+      int e = map_error(errno);
+      munmap(base, len);
+      return e == KEEL_ESYS ? KEEL_ENOMEM : e;
+    }
+  }
+  pool.slabs[2 * pool.nslabs] = base;
+  pool.slabs[2 * pool.nslabs + 1] = (void *)len;
+  pool.nslabs++;
+  for (size_t i = n; i-- > 0;) {
+    char *b = base + i * cls->block;
+    struct keel_task *t = block_task(b, cls->block);
+    t->map_size = cls->block;
+    t->cls = cls;
+    t->stack_lo = b + pg;
+    t->stack_size = cls->block - pg - TASK_STRUCT_SIZE;
+    t->next = cls->free;
+    cls->free = t;
+  }
+  return 0;
+}
+
+static keel_stack_class *class_for(size_t block) {
+  for (int i = 0; i < pool.nclasses; i++)
+    if (pool.classes[i].block == block) return &pool.classes[i];
+  if (pool.nclasses == KEEL_NCLASSES) return NULL;
+  keel_stack_class *c = &pool.classes[pool.nclasses++];
+  c->block = block;
+  c->free = NULL;
+  return c;
+}
+
+/* Blocks of a size beyond the class table get a mapping of their own. */
+static int alloc_single(size_t block, struct keel_task **out) {
+  size_t pg = keel__page_size();
+  char *base = mmap(NULL, block, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) return map_error(errno);
+  if (madvise(base, pg, MADV_GUARD_INSTALL) != 0 &&
+      mprotect(base, pg, PROT_NONE) != 0) {
+    int e = map_error(errno);
+    munmap(base, block);
+    return e == KEEL_ESYS ? KEEL_ENOMEM : e;
+  }
+  struct keel_task *t = block_task(base, block);
+  t->map_size = block;
+  t->cls = NULL;
+  t->stack_lo = base + pg;
+  t->stack_size = block - pg - TASK_STRUCT_SIZE;
+  *out = t;
+  return 0;
+}
+
+int keel__task_alloc(size_t stack_size, struct keel_task **out) {
+  size_t block = block_size_for(stack_size);
+  keel_worker *w = keel__worker_current();
+  if (w && w->free_tasks && w->free_tasks->map_size == block) {
+    struct keel_task *t = w->free_tasks;
+    w->free_tasks = t->next;
+    w->free_count--;
+    *out = t;
+    return 0;
+  }
+  pthread_mutex_lock(&pool.lock);
+  keel_stack_class *cls = class_for(block);
+  if (!cls) {
+    pthread_mutex_unlock(&pool.lock);
+    return alloc_single(block, out);
+  }
+  if (!cls->free) {
+    int rc = slab_grow(cls);
+    if (rc) { pthread_mutex_unlock(&pool.lock); return rc; }
+  }
+  struct keel_task *t = cls->free;
+  cls->free = t->next;
+  /* Refill the worker's cache with a few more of the default size. */
+  if (w && block == block_size_for(keel__rt.default_stack)) {
+    for (int i = 0; i < 32 && (cls->free || slab_grow(cls) == 0); i++) {
+      struct keel_task *x = cls->free;
+      cls->free = x->next;
+      x->next = w->free_tasks;
+      w->free_tasks = x;
+      w->free_count++;
+    }
+  }
+  pthread_mutex_unlock(&pool.lock);
+  *out = t;
+  return 0;
+}
+
+void keel__task_free_block(struct keel_task *t) {
+  keel__san_task_destroyed(t);
+  if (!t->cls) {
+    munmap((char *)t + TASK_STRUCT_SIZE - t->map_size, t->map_size);
+    return;
+  }
+  keel_worker *w = keel__worker_current();
+  if (w && t->map_size == block_size_for(keel__rt.default_stack) &&
+      w->free_count < KEEL_WORKER_CACHE_MAX) {
+    t->next = w->free_tasks;
+    w->free_tasks = t;
+    w->free_count++;
+    return;
+  }
+  pthread_mutex_lock(&pool.lock);
+  t->next = t->cls->free;
+  t->cls->free = t;
+  if (w && w->free_count >= KEEL_WORKER_CACHE_MAX) {
+    /* Give half the worker's cache back so other workers can use it. */
+    while (w->free_count > KEEL_WORKER_CACHE_MAX / 2) {
+      struct keel_task *x = w->free_tasks;
+      w->free_tasks = x->next;
+      w->free_count--;
+      x->next = x->cls->free;
+      x->cls->free = x;
+    }
+  }
+  pthread_mutex_unlock(&pool.lock);
+}
+
+void keel__stack_worker_drop(keel_worker *w) {
+  pthread_mutex_lock(&pool.lock);
+  while (w->free_tasks) {
+    struct keel_task *x = w->free_tasks;
+    w->free_tasks = x->next;
+    x->next = x->cls->free;
+    x->cls->free = x;
+  }
+  w->free_count = 0;
+  pthread_mutex_unlock(&pool.lock);
+}
+
+void keel__stacks_release_all(void) {
+  pthread_mutex_lock(&pool.lock);
+  for (size_t i = 0; i < pool.nslabs; i++)
+    munmap(pool.slabs[2 * i], (size_t)pool.slabs[2 * i + 1]);
+  free(pool.slabs);
+  pool.slabs = NULL;
+  pool.nslabs = pool.cap = 0;
+  pool.nclasses = 0;
+  pthread_mutex_unlock(&pool.lock);
+}
+
+/* ---- stack overflow ------------------------------------------------------------ */
+
+static struct sigaction old_segv, old_bus;
+static pthread_once_t guard_once = PTHREAD_ONCE_INIT;
+#define ALTSTACK_SIZE ((size_t)64 << 10)
+
+static void put_str(char *buf, size_t *n, size_t cap, const char *s) {
+  while (*s && *n < cap) buf[(*n)++] = *s++;
+}
+
+static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v) {
+  char tmp[24];
+  int k = 0;
+  do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v);
+  while (k && *n < cap) buf[(*n)++] = tmp[--k];
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uc) {
+  struct keel_task *t = keel__task_current_raw();
+  if (t) {
+    char *addr = si->si_addr;
+    char *guard_lo = t->stack_lo - keel__page_size();
+    if (addr >= guard_lo && addr < t->stack_lo) {
+      char msg[160];
+      size_t n = 0;
+      put_str(msg, &n, sizeof msg, "keel: stack overflow in task ");
+      put_u64(msg, &n, sizeof msg, t->id);
+      put_str(msg, &n, sizeof msg, " (");
+      put_str(msg, &n, sizeof msg, t->name[0] ? t->name : "unnamed");
+      put_str(msg, &n, sizeof msg, ")\n");
+      ssize_t wr = write(2, msg, n);
+      (void)wr;
+      signal(SIGABRT, SIG_DFL);
+      abort();
+    }
+  }
+  struct sigaction *old = sig == SIGSEGV ? &old_segv : &old_bus;
+  if (old->sa_flags & SA_SIGINFO) {
+    if (old->sa_sigaction) { old->sa_sigaction(sig, si, uc); return; }
+  } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+    old->sa_handler(sig);
+    return;
+  }
+  /* Default action: re-raise with the default disposition on return. */
+  signal(sig, SIG_DFL);
+}
+
+static void guard_install_once(void) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = segv_handler;
+  sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGSEGV, &sa, &old_segv);
+  sigaction(SIGBUS, &sa, &old_bus);
+}
+
+int keel__stack_guard_install(void) {
+  pthread_once(&guard_once, guard_install_once);
+  return 0;
+}
+
+void keel__stack_thread_init(keel_worker *w) {
+  w->altstack = mmap(NULL, ALTSTACK_SIZE, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (w->altstack == MAP_FAILED) { w->altstack = NULL; return; }
+  stack_t ss = {.ss_sp = w->altstack, .ss_size = ALTSTACK_SIZE, .ss_flags = 0};
+  sigaltstack(&ss, NULL);
+}
+
+void keel__stack_thread_fini(keel_worker *w) {
+  if (!w->altstack) return;
+  stack_t ss = {.ss_flags = SS_DISABLE};
+  sigaltstack(&ss, NULL);
+  munmap(w->altstack, ALTSTACK_SIZE);
+  w->altstack = NULL;
+}

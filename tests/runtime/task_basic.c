@@ -1,0 +1,166 @@
+/* Spawn, join, detach, yield, ids, names, counts and the error codes. */
+#include <pthread.h>
+
+#include "keel/task.h"
+#include "rt_test.h"
+
+static void set_flag(void *arg) { atomic_store((_Atomic int *)arg, 1); }
+
+KT_TEST(spawn_null_fn_is_einval) {
+  keel_task *h = NULL;
+  KT_CHECK_EQ(keel_task_spawn(&h, NULL, NULL, NULL), KEEL_EINVAL);
+  KT_CHECK_EQ(keel_task_join(NULL, KEEL_FOREVER, NULL), KEEL_EINVAL);
+  KT_CHECK_EQ(keel_task_detach(NULL), KEEL_EINVAL);
+}
+
+KT_TEST(spawn_join_from_thread) {
+  _Atomic int flag = 0;
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, set_flag, &flag, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(atomic_load(&flag), 1);
+}
+
+KT_TEST(join_twice_is_estate) {
+  _Atomic int flag = 0;
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, set_flag, &flag, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), KEEL_ESTATE);
+  KT_CHECK_EQ(keel_task_detach(h), KEEL_ESTATE);
+}
+
+static void wait_wg(void *arg) {
+  keel_waitgroup_wait(arg, KEEL_FOREVER, NULL);
+}
+
+KT_TEST(join_timeout_then_join_again) {
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  keel_waitgroup_add(&wg, 1);
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, wait_wg, &wg, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, keel_deadline_in(2 * KEEL_MILLISECOND), NULL),
+              KEEL_ETIMEDOUT);
+  keel_cancel c;
+  keel_cancel_init(&c);
+  keel_cancel_fire(&c, KEEL_ECANCELED);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, &c), KEEL_ECANCELED);
+  keel_waitgroup_done(&wg);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), 0);
+}
+
+KT_TEST(detach_runs_to_end) {
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  keel_waitgroup_add(&wg, 1);
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, rt_wg_done, &wg, NULL), 0);
+  KT_CHECK_EQ(keel_task_detach(h), 0);
+  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
+  /* handle-less spawn is detached too */
+  keel_waitgroup_add(&wg, 1);
+  KT_CHECK_EQ(keel_task_spawn(NULL, rt_wg_done, &wg, NULL), 0);
+  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
+}
+
+struct idinfo { uint64_t id; const char *name; char buf[32]; };
+
+static void get_id(void *arg) {
+  struct idinfo *i = arg;
+  i->id = keel_task_id();
+  const char *n = keel_task_name();
+  if (n) { strncpy(i->buf, n, sizeof i->buf - 1); i->name = i->buf; }
+}
+
+KT_TEST(ids_and_names) {
+  KT_CHECK_EQ(keel_task_id(), 0);
+  KT_CHECK(keel_task_name() == NULL);
+  struct idinfo a = {0}, b = {0};
+  keel_task *ha, *hb;
+  keel_task_options o = {.name = "worker-a"};
+  KT_CHECK_EQ(keel_task_spawn(&ha, get_id, &a, &o), 0);
+  KT_CHECK_EQ(keel_task_spawn(&hb, get_id, &b, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(ha, KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(hb, KEEL_FOREVER, NULL), 0);
+  KT_CHECK(a.id != 0 && b.id != 0 && a.id != b.id);
+  KT_CHECK_STR(a.name, "worker-a");
+  KT_CHECK(b.name == NULL);
+}
+
+/* Yield fairness: two tasks on one worker alternate strictly-ish. */
+struct fair { _Atomic int turns[2]; _Atomic int stop; int me; };
+static struct fair fair;
+static void yielder(void *arg) {
+  int me = (int)(intptr_t)arg;
+  for (int i = 0; i < 1000; i++) {
+    atomic_fetch_add(&fair.turns[me], 1);
+    keel_task_yield();
+  }
+}
+
+KT_TEST(yield_lets_others_run) {
+  keel_task *h[2];
+  for (int i = 0; i < 2; i++)
+    KT_CHECK_EQ(keel_task_spawn(&h[i], yielder, (void *)(intptr_t)i, NULL), 0);
+  for (int i = 0; i < 2; i++) KT_CHECK_EQ(keel_task_join(h[i], KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(atomic_load(&fair.turns[0]), 1000);
+  KT_CHECK_EQ(atomic_load(&fair.turns[1]), 1000);
+  keel_task_yield();  /* a no-op on a thread */
+}
+
+static void spawner(void *arg) {
+  keel_waitgroup *wg = arg;
+  for (int i = 0; i < 100; i++) {
+    keel_waitgroup_add(wg, 1);
+    if (keel_task_spawn(NULL, rt_wg_done, wg, NULL) != 0)
+      keel_waitgroup_done(wg);
+  }
+  keel_waitgroup_done(wg);
+}
+
+KT_TEST(many_tasks_spawning_tasks) {
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  int n = KT_SANITIZED() ? 20 : 200;
+  for (int i = 0; i < n; i++) {
+    keel_waitgroup_add(&wg, 1);
+    KT_CHECK_EQ(keel_task_spawn(NULL, spawner, &wg, NULL), 0);
+  }
+  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
+}
+
+KT_TEST(waitgroup_negative_is_einval) {
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  KT_CHECK_EQ(keel_waitgroup_done(&wg), KEEL_EINVAL);
+  KT_CHECK_EQ(keel_waitgroup_add(&wg, 2), 0);
+  KT_CHECK_EQ(keel_waitgroup_add(&wg, -3), KEEL_EINVAL);
+  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_NOWAIT, NULL), KEEL_ETIMEDOUT);
+  KT_CHECK_EQ(keel_waitgroup_add(&wg, -2), 0);
+  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_NOWAIT, NULL), 0);
+}
+
+KT_TEST(task_count_returns_to_zero) {
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  keel_waitgroup_add(&wg, 1);
+  keel_task *h[10];
+  for (int i = 0; i < 10; i++) KT_CHECK_EQ(keel_task_spawn(&h[i], wait_wg, &wg, NULL), 0);
+  KT_CHECK_EQ(keel_task_count(), 10);
+  keel_waitgroup_done(&wg);
+  for (int i = 0; i < 10; i++) KT_CHECK_EQ(keel_task_join(h[i], KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(keel_task_count(), 0);
+}
+
+static void try_shutdown(void *arg) { *(int *)arg = keel_runtime_shutdown(); }
+
+KT_TEST(shutdown_from_task_is_estate) {
+  int rc = 1;
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, try_shutdown, &rc, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(rc, KEEL_ESTATE);
+}
+
+KT_MAIN()
