@@ -15,6 +15,7 @@ struct keel_timer {
   keel_rtimer rt;
   keel_chan *chan;
   int64_t period;  /* 0: one-shot */
+  bool stopped;    /* keel_timer_stop returned and nothing re-armed since */
 };
 
 static void timer_fire(void *arg, int64_t now) {
@@ -34,6 +35,7 @@ static int timer_make(keel_timer **out, int64_t first, int64_t period) {
   keel_timer *t = mem;
   t->chan = c;
   t->period = period;
+  t->stopped = false;
   keel_rtimer_init(&t->rt, timer_fire, t);
   rc = keel_rtimer_start(&t->rt, when_from_now(first), period);
   if (rc) {
@@ -66,6 +68,7 @@ static void drain(keel_timer *t) {
 bool keel_timer_stop(keel_timer *t) {
   if (!t) return false;
   bool was_armed = keel_rtimer_stop(&t->rt);
+  t->stopped = true;
   drain(t);
   return was_armed;
 }
@@ -74,11 +77,13 @@ int keel_timer_reset(keel_timer *t, int64_t duration) {
   if (!t) return KEEL_EINVAL;
   (void)keel_rtimer_stop(&t->rt);
   drain(t);
+  t->stopped = false;
   return keel_rtimer_start(&t->rt, when_from_now(duration), t->period);
 }
 
 void keel_timer_free(keel_timer *t) {
   if (!t) return;
-  (void)keel_rtimer_stop(&t->rt);
+  /* After a stop nothing can fire (one owner: no reset raced with it). */
+  if (!t->stopped) (void)keel_rtimer_stop(&t->rt);
   keel_chan_release(t->chan);  /* may free t itself: touch nothing after */
 }
