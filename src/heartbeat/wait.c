@@ -28,6 +28,8 @@ static int pulse_select(keel_heartbeat *hb, keel_ctx *ctx,
                                   .op = KEEL_SELECT_RECV};
   for (;;) {
     int r = keel_chan_select(all, n + 2, deadline);
+    /* A deadline that passed between two ticks reads as "would block". */
+    if (r == KEEL_EAGAIN && deadline != KEEL_NOWAIT) return KEEL_ETIMEDOUT;
     if (r < 0) return r;
     if ((size_t)r < n) {
       cases[r].result = all[r].result;

@@ -78,7 +78,7 @@ int keel_watcher_wait(keel_watcher *w, keel_ctx *ctx, void *result,
     };
     int r = keel_chan_select(cases, 3, keel_watcher_deadline(w));
     int64_t now = keel_now();
-    if (r == KEEL_ETIMEDOUT) {
+    if (r == KEEL_ETIMEDOUT || r == KEEL_EAGAIN) {   /* EAGAIN: already past */
       int v = keel_watcher_verdict(w, now);
       if (v == KEEL_WATCH_HEALTHY) continue;   /* woke a hair early */
       if (err != NULL) {

@@ -109,7 +109,7 @@ static void stop_ward(struct run *r, size_t i, bool announce) {
       int k = keel_chan_select(c, 2, deadline);
       if (k == 0 && c[0].result == KEEL_ECLOSED) break;
       if (k == 1) own_pulse(r);
-      if (k == KEEL_ETIMEDOUT) {
+      if (k == KEEL_ETIMEDOUT || k == KEEL_EAGAIN) {   /* EAGAIN: already past */
         err = keel_err_new("steward", KEEL_ETIMEDOUT,
                            "ward %s did not stop within %lld ms",
                            w->spec->name, (long long)(limit / KEEL_MILLISECOND));
@@ -344,7 +344,7 @@ static int loop(struct run *r) {
     }
     if (!alive) return 0;   /* every ward ended for good */
     int c = keel_chan_select(r->cases, k, deadline);
-    if (c == KEEL_ETIMEDOUT) {
+    if (c == KEEL_ETIMEDOUT || c == KEEL_EAGAIN) {   /* EAGAIN: already past */
       if (check_silence(r) < 0) return KEEL_ELIMIT;
       continue;
     }
