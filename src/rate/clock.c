@@ -1,0 +1,125 @@
+/* clock.c — keel_rate_now(): keel_now()'s clock, read from the TSC.
+ *
+ * clock_gettime costs ~30 ns here, more than the rest of an allow. When the
+ * kernel itself trusts the time-stamp counter (clocksource "tsc": invariant
+ * and synchronised across CPUs), we read it directly and convert with
+ *   ns = anchor_ns + ((tsc - anchor_tsc) * mult) >> 32.
+ * Invariants:
+ *   - the anchor (anchor_tsc, anchor_ns = keel_now() read back to back) is
+ *     renewed at least every ~1 ms by whichever reader notices first, so the
+ *     error against keel_now() stays that of mult over 1 ms;
+ *   - mult is measured against keel_now() over spans of >= 1 ms at first and
+ *     re-measured over spans of >= 100 ms, so it tracks frequency changes;
+ *   - the anchor is a seqlock: a reader that sees a write in progress or a
+ *     changed sequence, or the first millisecond of calibration, simply
+ *     returns keel_now();
+ *   - anywhere else (no TSC clocksource, not x86-64, KEEL_RATE_CLOCK=system),
+ *     keel_rate_now() is keel_now(). */
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keel/rate.h"
+#include "keel/time.h"
+
+#if defined(__x86_64__)
+#include <x86intrin.h>
+
+enum { MODE_UNKNOWN = 0, MODE_CALIBRATING, MODE_TSC, MODE_SYSTEM };
+
+static struct {
+  _Atomic int mode;
+  _Atomic uint64_t seq;         /* odd while a writer updates the anchor */
+  _Atomic uint64_t anchor_tsc;
+  _Atomic int64_t anchor_ns;
+  _Atomic uint64_t mult;        /* ns per tick, << 32 */
+  _Atomic uint64_t reanchor;    /* ticks between anchors (~1 ms) */
+  /* written by the seqlock's writer only */
+  uint64_t cal_tsc;
+  int64_t cal_ns;
+} clk;
+
+static bool tsc_is_clocksource(void) {
+  const char *env = getenv("KEEL_RATE_CLOCK");
+  if (env && strcmp(env, "system") == 0) return false;
+  FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+  if (!f) return false;
+  char buf[32] = {0};
+  bool ok = fgets(buf, sizeof buf, f) && strncmp(buf, "tsc", 3) == 0 &&
+            (buf[3] == '\n' || buf[3] == 0);
+  fclose(f);
+  return ok;
+}
+
+/* One writer at a time (whoever wins the seq CAS); returns keel_now(). */
+static int64_t reanchor(uint64_t seq) {
+  if (!atomic_compare_exchange_strong(&clk.seq, &seq, seq + 1)) return keel_now();
+  uint64_t tsc = __rdtsc();
+  int64_t ns = keel_now();
+  int mode = atomic_load_explicit(&clk.mode, memory_order_relaxed);
+  int64_t span = ns - clk.cal_ns;
+  uint64_t ticks = tsc - clk.cal_tsc;
+  if ((mode == MODE_CALIBRATING && span >= KEEL_MILLISECOND) ||
+      (mode == MODE_TSC && span >= 100 * KEEL_MILLISECOND)) {
+    if (ticks > 0 && span > 0) {
+      uint64_t mult = (uint64_t)(((unsigned __int128)span << 32) / ticks);
+      atomic_store_explicit(&clk.mult, mult, memory_order_relaxed);
+      uint64_t per_ms = (uint64_t)(((unsigned __int128)KEEL_MILLISECOND << 32) / (mult ? mult : 1));
+      atomic_store_explicit(&clk.reanchor, per_ms ? per_ms : 1, memory_order_relaxed);
+      clk.cal_tsc = tsc;
+      clk.cal_ns = ns;
+      mode = MODE_TSC;
+    }
+  }
+  atomic_store_explicit(&clk.anchor_tsc, tsc, memory_order_relaxed);
+  atomic_store_explicit(&clk.anchor_ns, ns, memory_order_relaxed);
+  atomic_store_explicit(&clk.mode, mode, memory_order_release);
+  atomic_store_explicit(&clk.seq, seq + 2, memory_order_release);
+  return ns;
+}
+
+static int64_t clock_init(void) {
+  int expected = MODE_UNKNOWN;
+  int mode = tsc_is_clocksource() ? MODE_CALIBRATING : MODE_SYSTEM;
+  if (mode == MODE_CALIBRATING) {
+    uint64_t seq = atomic_load(&clk.seq);
+    if (!(seq & 1) && atomic_compare_exchange_strong(&clk.seq, &seq, seq + 1)) {
+      clk.cal_tsc = __rdtsc();
+      clk.cal_ns = keel_now();
+      atomic_store_explicit(&clk.seq, seq + 2, memory_order_release);
+    } else {
+      return keel_now();
+    }
+  }
+  atomic_compare_exchange_strong(&clk.mode, &expected, mode);
+  return keel_now();
+}
+
+int64_t keel_rate_now(void) {
+  int mode = atomic_load_explicit(&clk.mode, memory_order_acquire);
+  if (__builtin_expect(mode == MODE_TSC, 1)) {
+    uint64_t tsc = __rdtsc();
+    uint64_t s1 = atomic_load_explicit(&clk.seq, memory_order_acquire);
+    uint64_t atsc = atomic_load_explicit(&clk.anchor_tsc, memory_order_relaxed);
+    int64_t ans = atomic_load_explicit(&clk.anchor_ns, memory_order_relaxed);
+    uint64_t mult = atomic_load_explicit(&clk.mult, memory_order_relaxed);
+    uint64_t every = atomic_load_explicit(&clk.reanchor, memory_order_relaxed);
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t s2 = atomic_load_explicit(&clk.seq, memory_order_relaxed);
+    if (__builtin_expect((s1 & 1) || s1 != s2, 0)) return keel_now();
+    uint64_t dt = tsc - atsc;
+    if (__builtin_expect((int64_t)dt < 0, 0)) return ans;  /* read before the anchor */
+    if (__builtin_expect(dt >= every, 0)) return reanchor(s1);
+    return ans + (int64_t)(((unsigned __int128)dt * mult) >> 32);
+  }
+  if (mode == MODE_SYSTEM) return keel_now();
+  if (mode == MODE_UNKNOWN) return clock_init();
+  uint64_t s = atomic_load_explicit(&clk.seq, memory_order_acquire);
+  if (s & 1) return keel_now();
+  return reanchor(s);   /* calibrating: switches to the TSC after 1 ms */
+}
+#else
+int64_t keel_rate_now(void) { return keel_now(); }
+#endif

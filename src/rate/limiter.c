@@ -1,0 +1,448 @@
+/* limiter.c — the token bucket: Go's Limiter with a lock-free allow.
+ *
+ * Protocol (layout in limiter.h):
+ *   - allow reads the 16-byte state optimistically (two 8-byte loads, maybe
+ *     torn), reads the config slot of the state's generation, computes Go's
+ *     reserveN(now, n, 0) and publishes the result with one 16-byte CAS. A
+ *     torn or stale read makes the CAS fail; the CAS hands back the current
+ *     state and allow retries with it. A refusal is confirmed by a CAS of the
+ *     state onto itself, so it too is decided on a state that really was.
+ *   - a config slot is only rewritten for generation g+2 after generation g+1
+ *     has been published, so a successful CAS from a state of generation g
+ *     proves the slot read was g's (up to 2^15 config changes inside one
+ *     allow's few instructions).
+ *   - everything else (reserve, cancel, set_limit, set_burst, and allow's rare
+ *     cases: zero limit, first use, a time more than 1.6 days from the base)
+ *     runs under `mu`: it snapshots the state atomically, runs Go's code on
+ *     the unpacked state (bucket.h), and publishes with the same CAS,
+ *     retrying if an allow got in first. Changing limit, burst or base bumps
+ *     the generation and fills the other slot first.
+ * The history is therefore always a serial history of Go's algorithm, with
+ * allows linearised at their CAS. */
+#include "rate/limiter.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rate/bucket.h"
+
+#define OFF_BITS 48
+#define OFF_MASK ((UINT64_C(1) << OFF_BITS) - 1)
+#define OFF_NEVER (-(INT64_C(1) << (OFF_BITS - 1)))
+#define OFF_MAX ((INT64_C(1) << (OFF_BITS - 1)) - 1)
+#define EVL_BIT (UINT64_C(1) << OFF_BITS)
+#define GEN_SHIFT (OFF_BITS + 1)
+#define GEN_MASK ((UINT64_C(1) << (64 - GEN_SHIFT)) - 1)
+
+typedef struct rate_word {
+  uint64_t lo;  /* tokens */
+  uint64_t hi;  /* gen | evl | offset */
+} rate_word;
+
+static inline double bits_to_double(uint64_t b) {
+  double d;
+  memcpy(&d, &b, sizeof d);
+  return d;
+}
+static inline uint64_t double_to_bits(double d) {
+  uint64_t b;
+  memcpy(&b, &d, sizeof b);
+  return b;
+}
+
+static inline unsigned word_gen(uint64_t hi) {
+  return (unsigned)((hi >> GEN_SHIFT) & GEN_MASK);
+}
+static inline int64_t word_off(uint64_t hi) {
+  return (int64_t)(hi << (64 - OFF_BITS)) >> (64 - OFF_BITS);
+}
+static inline uint64_t word_hi(unsigned gen, bool evl, int64_t off) {
+  return ((uint64_t)(gen & GEN_MASK) << GEN_SHIFT) | (evl ? EVL_BIT : 0) |
+         ((uint64_t)off & OFF_MASK);
+}
+
+/* ---- 16-byte atomics -------------------------------------------------------- */
+
+#if defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16)
+typedef unsigned __int128 u128;
+
+static inline u128 pack(rate_word w) { return ((u128)w.hi << 64) | w.lo; }
+static inline rate_word unpack(u128 v) {
+  return (rate_word){(uint64_t)v, (uint64_t)(v >> 64)};
+}
+
+/* May be torn; only a CAS may trust it. */
+static inline rate_word state_peek(keel_rate_limiter *l) {
+  rate_word w;
+  w.hi = __atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE);
+  w.lo = __atomic_load_n(&l->state[0], __ATOMIC_RELAXED);
+  return w;
+}
+
+/* CAS; on failure *expected becomes the current state. */
+static inline bool state_cas(keel_rate_limiter *l, rate_word *expected,
+                             rate_word desired) {
+  u128 exp = pack(*expected);
+  u128 got = __sync_val_compare_and_swap((u128 *)(void *)l->state, exp,
+                                         pack(desired));
+  if (got == exp) return true;
+  *expected = unpack(got);
+  return false;
+}
+
+static inline rate_word state_load(keel_rate_limiter *l) {
+  rate_word w = state_peek(l);
+  state_cas(l, &w, w);   /* success or failure, w is now a real state */
+  return w;
+}
+#else
+/* No 16-byte CAS on this target: a spin lock makes the pair atomic (allow is
+ * then not lock-free, but stays correct). */
+static inline void sl_lock(keel_rate_limiter *l) {
+  while (atomic_exchange_explicit(&l->state_lock, 1, memory_order_acquire))
+    while (atomic_load_explicit(&l->state_lock, memory_order_relaxed)) {
+    }
+}
+static inline void sl_unlock(keel_rate_limiter *l) {
+  atomic_store_explicit(&l->state_lock, 0, memory_order_release);
+}
+static inline rate_word state_load(keel_rate_limiter *l) {
+  sl_lock(l);
+  rate_word w = {l->state[0], l->state[1]};
+  sl_unlock(l);
+  return w;
+}
+static inline rate_word state_peek(keel_rate_limiter *l) { return state_load(l); }
+static inline bool state_cas(keel_rate_limiter *l, rate_word *expected,
+                             rate_word desired) {
+  sl_lock(l);
+  bool ok = l->state[0] == expected->lo && l->state[1] == expected->hi;
+  if (ok) {
+    l->state[0] = desired.lo;
+    l->state[1] = desired.hi;
+  } else {
+    expected->lo = l->state[0];
+    expected->hi = l->state[1];
+  }
+  sl_unlock(l);
+  return ok;
+}
+#endif
+
+/* ---- config slots --------------------------------------------------------------- */
+
+typedef struct cfg_snap {
+  double limit;
+  int64_t burst, base;
+} cfg_snap;
+
+static inline cfg_snap cfg_read(keel_rate_limiter *l, unsigned gen) {
+  rate_cfg *c = &l->cfg[gen & 1];
+  cfg_snap s;
+  s.limit = bits_to_double(atomic_load_explicit(&c->limit_bits, memory_order_relaxed));
+  s.burst = atomic_load_explicit(&c->burst, memory_order_relaxed);
+  s.base = atomic_load_explicit(&c->base, memory_order_relaxed);
+  return s;
+}
+
+static inline void cfg_write(keel_rate_limiter *l, unsigned gen, cfg_snap s) {
+  rate_cfg *c = &l->cfg[gen & 1];
+  atomic_store_explicit(&c->limit_bits, double_to_bits(s.limit), memory_order_relaxed);
+  atomic_store_explicit(&c->burst, s.burst, memory_order_relaxed);
+  atomic_store_explicit(&c->base, s.base, memory_order_relaxed);
+}
+
+/* Reads the config of a state's generation consistently without the lock:
+ * the generation must not have moved while the slot was read. */
+static cfg_snap cfg_read_stable(keel_rate_limiter *l, uint64_t *hi_out) {
+  for (;;) {
+    uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE);
+    cfg_snap s = cfg_read(l, word_gen(hi));
+    atomic_thread_fence(memory_order_acquire);
+    uint64_t hi2 = __atomic_load_n(&l->state[1], __ATOMIC_RELAXED);
+    if (word_gen(hi2) == word_gen(hi)) {
+      if (hi_out) *hi_out = hi;
+      return s;
+    }
+  }
+}
+
+/* ---- the locked path ------------------------------------------------------------ */
+
+static inline int64_t decode_last(int64_t off, int64_t base) {
+  return off == OFF_NEVER ? RATE_NEVER : rate_add(base, off);
+}
+
+/* Under mu: the current state, unpacked. */
+static rate_word snapshot(keel_rate_limiter *l, rate_core *c) {
+  rate_word w = state_load(l);
+  cfg_snap s = cfg_read(l, word_gen(w.hi));
+  c->tokens = bits_to_double(w.lo);
+  c->last = decode_last(word_off(w.hi), s.base);
+  c->last_event = (w.hi & EVL_BIT) ? c->last : l->last_event;
+  c->limit = s.limit;
+  c->burst = s.burst;
+  return w;
+}
+
+static inline bool off_fits(int64_t off) { return off > OFF_NEVER && off <= OFF_MAX; }
+
+/* Under mu: publishes nw over the snapshot w (taken with old). False if an
+ * allow changed the state since; the caller takes a new snapshot. */
+static bool commit(keel_rate_limiter *l, rate_word w, const rate_core *old,
+                   const rate_core *nw) {
+  unsigned gen = word_gen(w.hi);
+  cfg_snap s = cfg_read(l, gen);
+  int64_t off = OFF_NEVER;
+  bool rebase = false;
+  if (nw->last != RATE_NEVER) {
+    off = rate_sub(nw->last, s.base);
+    if (!off_fits(off)) {
+      rebase = true;
+      off = 0;
+    }
+  }
+  if (rebase || double_to_bits(nw->limit) != double_to_bits(old->limit) ||
+      nw->burst != old->burst) {
+    cfg_snap n = {nw->limit, nw->burst, rebase ? nw->last : s.base};
+    gen = (gen + 1) & (unsigned)GEN_MASK;
+    cfg_write(l, gen, n);   /* published by the CAS below (release) */
+  }
+  rate_word d = {double_to_bits(nw->tokens),
+                 word_hi(gen, nw->last_event == nw->last, off)};
+  if (!state_cas(l, &w, d)) return false;
+  l->last_event = nw->last_event;
+  return true;
+}
+
+static keel_rate_reservation locked_reserve(keel_rate_limiter *l, int64_t now,
+                                            int64_t n, int64_t max_wait) {
+  keel_rate_reservation r;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    rate_core old, c;
+    rate_word w = snapshot(l, &old);
+    c = old;
+    r = rate_core_reserve(&c, now, n, max_wait);
+    bool changed = r.ok && !rate_is_inf(old.limit);
+    if (!changed || commit(l, w, &old, &c)) break;
+  }
+  pthread_mutex_unlock(&l->mu);
+  r.limiter = l;
+  return r;
+}
+
+/* ---- construction ------------------------------------------------------------------- */
+
+static bool limit_valid(double limit) { return !isnan(limit) && limit >= 0; }
+
+void rate_limiter_init(keel_rate_limiter *l, keel_rate_limit limit,
+                       int64_t burst) {
+  memset(l, 0, sizeof *l);
+  pthread_mutex_init(&l->mu, NULL);
+  cfg_write(l, 0, (cfg_snap){limit, burst, 0});
+  cfg_write(l, 1, (cfg_snap){limit, burst, 0});
+  /* Go's zero state: no tokens, last and lastEvent "never". */
+  rate_word w = {double_to_bits(0.0), word_hi(0, true, OFF_NEVER)};
+  l->state[0] = w.lo;
+  l->state[1] = w.hi;
+  l->last_event = RATE_NEVER;
+  atomic_thread_fence(memory_order_release);
+}
+
+void rate_limiter_destroy(keel_rate_limiter *l) { pthread_mutex_destroy(&l->mu); }
+
+int keel_rate_limiter_new(keel_rate_limiter **out, keel_rate_limit limit,
+                          int64_t burst) {
+  if (!out) return KEEL_EINVAL;
+  *out = NULL;
+  if (!limit_valid(limit) || burst < 0) return KEEL_EINVAL;
+  keel_rate_limiter *l = aligned_alloc(64, (sizeof *l + 63) / 64 * 64);
+  if (!l) return KEEL_ENOMEM;
+  rate_limiter_init(l, limit, burst);
+  *out = l;
+  return 0;
+}
+
+void keel_rate_limiter_free(keel_rate_limiter *l) {
+  if (!l) return;
+  rate_limiter_destroy(l);
+  free(l);
+}
+
+/* ---- limits ----------------------------------------------------------------------------- */
+
+bool keel_rate_limit_is_inf(keel_rate_limit limit) { return rate_is_inf(limit); }
+
+keel_rate_limit keel_rate_every(int64_t interval_ns) {
+  if (interval_ns <= 0) return KEEL_RATE_INF;
+  return 1 / rate_seconds(interval_ns);
+}
+
+keel_rate_limit keel_rate_per(int64_t n, int64_t duration_ns) {
+  if (n <= 0) return 0;
+  return keel_rate_every(duration_ns / n);
+}
+
+keel_rate_limit keel_rate_limiter_limit(keel_rate_limiter *l) {
+  return l ? cfg_read_stable(l, NULL).limit : 0;
+}
+
+int64_t keel_rate_limiter_burst(keel_rate_limiter *l) {
+  return l ? cfg_read_stable(l, NULL).burst : 0;
+}
+
+double keel_rate_tokens_at(keel_rate_limiter *l, int64_t now) {
+  if (!l) return 0;
+  for (;;) {
+    rate_word w = state_load(l);
+    cfg_snap s = cfg_read(l, word_gen(w.hi));
+    atomic_thread_fence(memory_order_acquire);
+    if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_RELAXED)) != word_gen(w.hi))
+      continue;
+    rate_core c = {bits_to_double(w.lo), decode_last(word_off(w.hi), s.base), 0,
+                   s.limit, s.burst};
+    return rate_advance(&c, now);
+  }
+}
+
+double keel_rate_tokens(keel_rate_limiter *l) {
+  return keel_rate_tokens_at(l, keel_rate_now());
+}
+
+/* ---- allow: the lock-free path ------------------------------------------------------ */
+
+bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n) {
+  if (!l || n < 0) return false;
+  rate_word cur = state_peek(l);
+  for (;;) {
+    unsigned gen = word_gen(cur.hi);
+    cfg_snap s = cfg_read(l, gen);
+    int64_t off = word_off(cur.hi);
+    if (rate_is_inf(s.limit)) {
+      /* Go takes nothing; the answer only needs a limit that really was. */
+      atomic_thread_fence(memory_order_acquire);
+      uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_RELAXED);
+      if (word_gen(hi) == gen) return true;
+      cur = state_peek(l);
+      continue;
+    }
+    if (s.limit == 0 || off == OFF_NEVER) break;   /* the locked path */
+    rate_core c = {bits_to_double(cur.lo), rate_add(s.base, off), 0, s.limit,
+                   s.burst};
+    double tokens = rate_advance(&c, now) - (double)n;
+    int64_t wait = 0;
+    if (tokens < 0) wait = rate_duration_from_tokens(s.limit, -tokens);
+    if (!(n <= s.burst && wait <= 0)) {
+      if (state_cas(l, &cur, cur)) return false;
+      continue;
+    }
+    int64_t noff = rate_sub(now, s.base);
+    if (!off_fits(noff)) break;
+    rate_word d = {double_to_bits(tokens), word_hi(gen, true, noff)};
+    if (state_cas(l, &cur, d)) return true;
+  }
+  return locked_reserve(l, now, n, 0).ok;
+}
+
+bool keel_rate_allow_n(keel_rate_limiter *l, int64_t n) {
+  return keel_rate_allow_n_at(l, keel_rate_now(), n);
+}
+
+bool keel_rate_allow(keel_rate_limiter *l) {
+  return keel_rate_allow_n_at(l, keel_rate_now(), 1);
+}
+
+/* ---- reserve and cancel ---------------------------------------------------------------- */
+
+int keel_rate_reserve_n_within_at(keel_rate_limiter *l, int64_t now, int64_t n,
+                                  int64_t max_wait, keel_rate_reservation *r) {
+  if (!r) return KEEL_EINVAL;
+  memset(r, 0, sizeof *r);
+  if (!l || n < 0) return KEEL_EINVAL;
+  *r = locked_reserve(l, now, n, max_wait);
+  return 0;
+}
+
+int keel_rate_reserve_n_at(keel_rate_limiter *l, int64_t now, int64_t n,
+                           keel_rate_reservation *r) {
+  return keel_rate_reserve_n_within_at(l, now, n, KEEL_RATE_INF_DURATION, r);
+}
+
+int keel_rate_reserve_n(keel_rate_limiter *l, int64_t n, keel_rate_reservation *r) {
+  return keel_rate_reserve_n_at(l, keel_rate_now(), n, r);
+}
+
+int keel_rate_reserve(keel_rate_limiter *l, keel_rate_reservation *r) {
+  return keel_rate_reserve_n_at(l, keel_rate_now(), 1, r);
+}
+
+bool keel_rate_reservation_ok(const keel_rate_reservation *r) { return r && r->ok; }
+
+int64_t keel_rate_reservation_delay_from(const keel_rate_reservation *r,
+                                         int64_t now) {
+  if (!r || !r->ok) return KEEL_RATE_INF_DURATION;
+  int64_t d = rate_sub(r->time_to_act, now);
+  return d < 0 ? 0 : d;
+}
+
+int64_t keel_rate_reservation_delay(const keel_rate_reservation *r) {
+  return keel_rate_reservation_delay_from(r, keel_rate_now());
+}
+
+void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
+  if (!r || !r->ok || !r->limiter) return;
+  keel_rate_limiter *l = r->limiter;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    rate_core old, c;
+    rate_word w = snapshot(l, &old);
+    c = old;
+    if (!rate_core_cancel(&c, r, now) || commit(l, w, &old, &c)) break;
+  }
+  pthread_mutex_unlock(&l->mu);
+}
+
+void keel_rate_reservation_cancel(keel_rate_reservation *r) {
+  keel_rate_reservation_cancel_at(r, keel_rate_now());
+}
+
+/* ---- setters --------------------------------------------------------------------------------- */
+
+int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit limit) {
+  if (!l || !limit_valid(limit)) return KEEL_EINVAL;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    rate_core old, c;
+    rate_word w = snapshot(l, &old);
+    c = old;
+    rate_core_set_limit(&c, now, limit);
+    if (commit(l, w, &old, &c)) break;
+  }
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
+  return keel_rate_set_limit_at(l, keel_rate_now(), limit);
+}
+
+int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
+  if (!l || burst < 0) return KEEL_EINVAL;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    rate_core old, c;
+    rate_word w = snapshot(l, &old);
+    c = old;
+    rate_core_set_burst(&c, now, burst);
+    if (commit(l, w, &old, &c)) break;
+  }
+  pthread_mutex_unlock(&l->mu);
+  return 0;
+}
+
+int keel_rate_set_burst(keel_rate_limiter *l, int64_t burst) {
+  return keel_rate_set_burst_at(l, keel_rate_now(), burst);
+}
