@@ -1,0 +1,216 @@
+/* Process replicas: the first to exit 0 gives its output; the others are
+ * stopped; afterwards /proc shows no child of ours (no zombie, nothing
+ * running) and our descriptor table is as it was. */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "replicate_test.h"
+#include "keel/ctx.h"
+#include "keel/replicate.h"
+
+#define MS KEEL_MILLISECOND
+
+static int count_fds(void) {
+  DIR *d = opendir("/proc/self/fd");
+  if (!d) return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n - 1;   /* the directory's own descriptor */
+}
+
+/* Processes whose parent is us (zombies included), and processes whose
+ * command line contains `marker` (orphans anywhere). */
+static int scan_proc(const char *marker, int *marked) {
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  int children = 0;
+  *marked = 0;
+  pid_t me = getpid();
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char path[300], buf[4096];
+    snprintf(path, sizeof path, "/proc/%s/stat", e->d_name);
+    FILE *f = fopen(path, "re");
+    if (f) {
+      size_t n = fread(buf, 1, sizeof buf - 1, f);
+      fclose(f);
+      buf[n] = '\0';
+      char *rp = strrchr(buf, ')');
+      int ppid = 0;
+      char state = 0;
+      if (rp && sscanf(rp + 1, " %c %d", &state, &ppid) == 2 && ppid == me) children++;
+    }
+    if (!marker) continue;
+    snprintf(path, sizeof path, "/proc/%s/cmdline", e->d_name);
+    f = fopen(path, "re");
+    if (!f) continue;
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    for (size_t i = 0; i < n; i++)
+      if (buf[i] == '\0') buf[i] = ' ';
+    buf[n] = '\0';
+    if (strstr(buf, marker)) (*marked)++;
+  }
+  closedir(d);
+  return children;
+}
+
+static int children_now(void) {
+  int m;
+  return scan_proc(NULL, &m);
+}
+
+KT_TEST(first_successful_output_wins) {
+  int fds = count_fds();
+  const char *slow[] = {"sh", "-c", "sleep 30; echo slow", NULL};
+  const char *fast[] = {"sh", "-c", "echo fast; echo line2", NULL};
+  const char *bad[] = {"sh", "-c", "exit 3", NULL};
+  keel_replicate_cmd cmds[] = {{slow, "slow"}, {fast, "fast"}, {bad, NULL}};
+  keel_replica_stat st[3];
+  keel_replicate_report rep = {.replicas = st};
+  keel_replicate_output out;
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 3, NULL, &out, &rep, &err), 0);
+  KT_CHECK(err == NULL);
+  KT_CHECK_EQ(rep.winner, 1);
+  KT_CHECK_STR(out.data, "fast\nline2\n");
+  KT_CHECK_EQ(out.len, 11);
+  free(out.data);
+  KT_CHECK_EQ(st[0].state, KEEL_REPLICA_CANCELED);
+  KT_CHECK_EQ(st[0].exit_status, 128 + SIGTERM);
+  KT_CHECK_EQ(st[1].state, KEEL_REPLICA_WON);
+  KT_CHECK_EQ(st[1].exit_status, 0);
+  KT_CHECK(st[2].exit_status == 3 || st[2].state == KEEL_REPLICA_CANCELED);
+  KT_CHECK_EQ(children_now(), 0);
+  KT_CHECK_EQ(count_fds(), fds);
+}
+
+KT_TEST(all_fail_joins_their_errors) {
+  int fds = count_fds();
+  const char *a[] = {"false", NULL};
+  const char *b[] = {"sh", "-c", "kill -9 $$", NULL};
+  const char *c[] = {"/nonexistent/keel-no-such-program", NULL};
+  keel_replicate_cmd cmds[] = {{a, NULL}, {b, "killed"}, {c, "missing"}};
+  keel_replica_stat st[3];
+  keel_replicate_report rep = {.replicas = st};
+  keel_replicate_output out;
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 3, NULL, &out, &rep, &err), KEEL_EFAILED);
+  KT_CHECK(out.data == NULL);
+  KT_CHECK(keel_err_has_code(err, KEEL_EFAILED));
+  KT_CHECK(keel_err_has_code(err, KEEL_ENOTFOUND));
+  KT_CHECK_EQ(st[0].exit_status, 1);
+  KT_CHECK_EQ(st[1].exit_status, 128 + 9);
+  KT_CHECK_EQ(rep.failed, 3);
+  keel_err_release(err);
+  KT_CHECK_EQ(children_now(), 0);
+  KT_CHECK_EQ(count_fds(), fds);
+}
+
+KT_TEST(stubborn_children_are_killed_after_the_grace_period) {
+  int fds = count_fds();
+  /* The shell and its sleep ignore SIGTERM; the marker finds orphans. The
+   * fast one answers only once the stubborn one is ready (a file says so). */
+  char ready[64], script1[160], script2[160];
+  snprintf(ready, sizeof ready, "/tmp/keel-replicate-ready-%d", (int)getpid());
+  unlink(ready);
+  snprintf(script1, sizeof script1, "trap '' TERM; : > %s; sleep 31.25; echo late", ready);
+  snprintf(script2, sizeof script2,
+           "while [ ! -e %s ]; do sleep 0.01; done; echo ok", ready);
+  const char *stubborn[] = {"sh", "-c", script1, NULL};
+  const char *fast[] = {"sh", "-c", script2, NULL};
+  keel_replicate_cmd cmds[] = {{stubborn, "stubborn"}, {fast, "fast"}};
+  keel_replicate_proc_options o = {.grace = 100 * MS, .quiet = true};
+  keel_replica_stat st[2];
+  keel_replicate_report rep = {.replicas = st};
+  keel_replicate_output out;
+  KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 2, &o, &out, &rep, NULL), 0);
+  KT_CHECK_STR(out.data, "ok\n");
+  free(out.data);
+  KT_CHECK_EQ(st[0].exit_status, 128 + SIGKILL);
+  KT_CHECK(rep.elapsed >= 100 * MS);
+  int marked = 0;
+  KT_CHECK_EQ(scan_proc("sleep 31.25", &marked), 0);
+  KT_CHECK_EQ(marked, 0);                     /* the grandchild died too */
+  KT_CHECK_EQ(count_fds(), fds);
+  unlink(ready);
+}
+
+KT_TEST(context_deadline_stops_every_child) {
+  int fds = count_fds();
+  const char *s1[] = {"sleep", "30", NULL};
+  const char *s2[] = {"sh", "-c", "sleep 30", NULL};
+  keel_replicate_cmd cmds[] = {{s1, NULL}, {s2, NULL}};
+  keel_ctx *ctx;
+  KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 50 * MS, &ctx), 0);
+  keel_replicate_output out;
+  keel_replicate_report rep = {0};
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_replicate_procs(ctx, cmds, 2, NULL, &out, &rep, &err), KEEL_EDEADLINE);
+  KT_CHECK(keel_err_has_code(err, KEEL_EDEADLINE));
+  KT_CHECK(rep.elapsed < 10 * KEEL_SECOND);
+  keel_err_release(err);
+  keel_ctx_release(ctx);
+  KT_CHECK_EQ(children_now(), 0);
+  KT_CHECK_EQ(count_fds(), fds);
+}
+
+KT_TEST(too_much_output_fails_that_child) {
+  const char *loud[] = {"yes", NULL};
+  const char *quiet[] = {"sh", "-c", "exit 4", NULL};
+  keel_replicate_cmd cmds[] = {{loud, NULL}, {quiet, NULL}};
+  keel_replicate_proc_options o = {.max_output = 4096};
+  keel_replicate_output out;
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 2, &o, &out, NULL, &err), KEEL_EFAILED);
+  KT_CHECK(keel_err_has_code(err, KEEL_ELIMIT));
+  keel_err_release(err);
+  KT_CHECK_EQ(children_now(), 0);
+}
+
+KT_TEST(large_output_is_read_whole) {
+  /* 300 KB: more than a pipe holds, so reading must keep up */
+  const char *big[] = {"sh", "-c", "yes abcdefghi | head -c 300000", NULL};
+  keel_replicate_cmd cmds[] = {{big, NULL}};
+  keel_replicate_output out;
+  KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 1, NULL, &out, NULL, NULL), 0);
+  KT_CHECK_EQ(out.len, 300000);
+  KT_CHECK(out.data && strncmp(out.data, "abcdefghi\n", 10) == 0);
+  free(out.data);
+}
+
+KT_TEST(many_rounds_leak_nothing) {
+  int fds = count_fds();
+  int rounds = KT_SANITIZED() ? 5 : 20;
+  for (int i = 0; i < rounds; i++) {
+    const char *a[] = {"sleep", "30", NULL};
+    const char *b[] = {"echo", "x", NULL};
+    const char *c[] = {"false", NULL};
+    keel_replicate_cmd cmds[] = {{a, NULL}, {b, NULL}, {c, NULL}};
+    keel_replicate_output out;
+    KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 3, NULL, &out, NULL, NULL), 0);
+    KT_CHECK_STR(out.data, "x\n");
+    free(out.data);
+  }
+  KT_CHECK_EQ(children_now(), 0);
+  KT_CHECK_EQ(count_fds(), fds);
+}
+
+KT_TEST(bad_arguments) {
+  keel_replicate_output out;
+  KT_CHECK_EQ(keel_replicate_procs(NULL, NULL, 1, NULL, &out, NULL, NULL), KEEL_EINVAL);
+  const char *none[] = {NULL};
+  keel_replicate_cmd cmds[] = {{none, NULL}};
+  KT_CHECK_EQ(keel_replicate_procs(NULL, cmds, 1, NULL, &out, NULL, NULL), KEEL_EINVAL);
+}
+
+KT_MAIN()
