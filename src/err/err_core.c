@@ -87,7 +87,9 @@ make_vf(const char *module, int code, const char *friendly, const char *fmt,
   char small[256];
   va_list ap2;
   va_copy(ap2, ap);
-  int n = vsnprintf(small, sizeof small, fmt ? fmt : "", ap);
+  int n = 0;
+  small[0] = 0;
+  if (fmt) n = vsnprintf(small, sizeof small, fmt, ap);
   if (n < 0) n = 0;
   size_t flen = friendly ? strlen(friendly) : 0;
   keel_err *e = err_make(module, code, (size_t)n, flen, 2);
@@ -135,7 +137,8 @@ __attribute__((noinline)) keel_err *keel_err_from_errno(const char *module,
   char msg[512], text[128], full[700];
   va_list ap;
   va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt ? fmt : "", ap);
+  msg[0] = 0;
+  if (fmt) vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   const char *et = strerror_r(errnum, text, sizeof text);
   const char *name = strerrorname_np(errnum);

@@ -327,13 +327,17 @@ static jval *parse_value(struct parser *ps) {
 
 int json_parse(const char *text, size_t len, json_doc *doc, char *why,
                size_t why_size) {
+  static const char empty[1];
+  if (!text) {
+    text = empty;
+    len = 0;
+  }
   struct parser ps = {.p = (const unsigned char *)text,
                       .start = (const unsigned char *)text,
                       .end = (const unsigned char *)text + len,
                       .why = why, .why_size = why_size};
   doc->root = NULL;
   doc->arena = NULL;
-  if (!text) { fail(&ps, "no input"); return ps.status; }
   if (len > KEEL_ERR_JSON_MAX_BYTES) {
     fail(&ps, "input longer than %u bytes", KEEL_ERR_JSON_MAX_BYTES);
     return ps.status;

@@ -14,6 +14,7 @@
  *  - Lookups use pc - 1: a return address points after the call. */
 #define _GNU_SOURCE
 #define UNW_LOCAL_ONLY
+#include <dwarf.h>
 #include <elfutils/libdwfl.h>
 #include <libunwind.h>
 #include <pthread.h>
@@ -105,6 +106,29 @@ static bool table_grow(void) {
 
 static const char *keep(const char *s) { return s ? strdup(s) : NULL; }
 
+/* dwfl_module_getsrc finds the compile unit through .debug_aranges, which
+ * clang does not emit by default; then look through the units one by one. */
+static void source_by_scan(Dwfl_Module *mod, Dwarf_Addr addr, keel_err_frame *f) {
+  Dwarf_Addr bias = 0;
+  Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
+  if (!dw) return;
+  Dwarf_CU *cu = NULL;
+  Dwarf_Die cudie;
+  uint8_t unit_type;
+  while (dwarf_get_units(dw, cu, &cu, NULL, &unit_type, &cudie, NULL) == 0) {
+    if (unit_type != DW_UT_compile && unit_type != DW_UT_partial) continue;
+    if (dwarf_haspc(&cudie, addr - bias) != 1) continue;
+    Dwarf_Line *l = dwarf_getsrc_die(&cudie, addr - bias);
+    if (l) {
+      int lineno = 0;
+      f->file = keep(dwarf_linesrc(l, NULL, NULL));
+      dwarf_lineno(l, &lineno);
+      f->line = lineno;
+    }
+    return;
+  }
+}
+
 static void resolve(uintptr_t pc, keel_err_frame *f) {
   memset(f, 0, sizeof *f);
   f->pc = pc;
@@ -126,6 +150,8 @@ static void resolve(uintptr_t pc, keel_err_frame *f) {
     const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
     f->file = keep(file);
     f->line = lineno;
+  } else {
+    source_by_scan(mod, addr, f);
   }
 }
 
