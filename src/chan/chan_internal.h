@@ -69,7 +69,15 @@ typedef struct chan_entry {
 
 typedef struct chan_queue {
   chan_entry *head, *tail;
+  /* Entries queued (stale ones included). Written under the lock; read
+   * without it only as a hint (select's lock-free first look). */
+  _Atomic uint32_t len;
 } chan_queue;
+
+static inline void chan_queue_len_add(chan_queue *q, int32_t d) {
+  uint32_t n = atomic_load_explicit(&q->len, memory_order_relaxed);
+  atomic_store_explicit(&q->len, n + (uint32_t)d, memory_order_relaxed);
+}
 
 static inline void chan_queue_push(chan_queue *q, chan_entry *e) {
   e->next = NULL;
@@ -77,6 +85,7 @@ static inline void chan_queue_push(chan_queue *q, chan_entry *e) {
   if (q->tail) q->tail->next = e; else q->head = e;
   q->tail = e;
   e->queued = true;
+  chan_queue_len_add(q, 1);
 }
 
 static inline void chan_queue_remove(chan_queue *q, chan_entry *e) {
@@ -85,6 +94,7 @@ static inline void chan_queue_remove(chan_queue *q, chan_entry *e) {
   if (e->next) e->next->prev = e->prev; else q->tail = e->prev;
   e->next = e->prev = NULL;
   e->queued = false;
+  chan_queue_len_add(q, -1);
 }
 
 /* Pops entries until one whose waiter this caller claims; NULL if none.

@@ -1,9 +1,12 @@
 /* select.c — keel_chan_select, Go's selectgo in three passes.
  *
+ *   0. In a random order, look without locks for a case that seems ready;
+ *      lock its channel alone and try it. Most selects with a ready case end
+ *      here, with one lock taken instead of one per case.
  *   1. With every case's channel locked (in address order, each channel once),
- *      look at the cases in a random order and perform the first that can
- *      proceed. The random poll order makes the choice among ready cases
- *      uniform.
+ *      look at the cases in the same random order and perform the first that
+ *      can proceed. The random poll order makes the choice among ready cases
+ *      uniform (in pass 0 too: it performs the first seemingly ready case).
  *   2. None can: queue one entry per case, all pointing at one waiter, unlock
  *      and park. The first waker to claim the waiter (keel_waiter_claim with
  *      the case index) wins; it performs its side of the case under its
@@ -26,21 +29,24 @@ enum { SELECT_STACK_CASES = 8, SELECT_MAX_CASES = 65536 };
 
 static _Thread_local uint64_t rng_state;
 
-/* noinline: a task may move between threads across a park; keeping the TLS
- * access inside this call stops the compiler caching another thread's slot. */
-__attribute__((noinline)) static uint32_t rng_next(void) {
+/* The state is loaded once per select and stored back before any park (a
+ * task may resume on another thread, whose slot the compiler must not reuse). */
+static inline uint64_t rng_load(void) {
   uint64_t s = rng_state;
   if (__builtin_expect(s == 0, 0))
     s = (uint64_t)(uintptr_t)&rng_state ^ (uint64_t)keel_now() ^ 0x9E3779B97F4A7C15ull;
-  s += 0xA0761D6478BD642Full;
-  rng_state = s;
+  return s;
+}
+
+static inline uint32_t rng_next(uint64_t *state) {
+  uint64_t s = *state += 0xA0761D6478BD642Full;
   __uint128_t m = (__uint128_t)s * (s ^ 0xE7037ED1A0B428DBull);
   return (uint32_t)((uint64_t)(m >> 64) ^ (uint64_t)m);
 }
 
 /* Uniform in [0, n) (Lemire's multiply-shift; the bias is below n / 2^32). */
-static inline uint32_t rng_below(uint32_t n) {
-  return (uint32_t)(((uint64_t)rng_next() * n) >> 32);
+static inline uint32_t rng_below(uint64_t *state, uint32_t n) {
+  return (uint32_t)(((uint64_t)rng_next(state) * n) >> 32);
 }
 
 /* ---- locking every case's channel -------------------------------------------- */
@@ -106,6 +112,16 @@ static bool try_case(keel_select_case *sc, int *result, chan_entry **wake) {
   return false;
 }
 
+/* A hint, read without the lock: may be stale either way. */
+static inline bool case_looks_ready(const keel_select_case *sc) {
+  keel_chan *c = sc->chan;
+  if (atomic_load_explicit(&c->closed, memory_order_relaxed)) return true;
+  size_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
+  if (sc->op == KEEL_SELECT_RECV)
+    return n > 0 || atomic_load_explicit(&c->sendq.len, memory_order_relaxed) > 0;
+  return n < c->capacity || atomic_load_explicit(&c->recvq.len, memory_order_relaxed) > 0;
+}
+
 /* No case can ever proceed: wait for the deadline (Go's select of nil channels). */
 static int select_nothing(int64_t deadline) {
   if (chan_deadline_passed(deadline)) return KEEL_EAGAIN;
@@ -146,14 +162,37 @@ int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline) {
 
   /* Inside-out Fisher-Yates: poll is a uniform permutation of the cases. */
   size_t k = 0;
+  uint64_t rng = rng_load();
   for (size_t i = 0; i < n; i++) {
     if (!cases[i].chan) continue;
-    uint32_t j = rng_below((uint32_t)k + 1);
+    uint32_t j = rng_below(&rng, (uint32_t)k + 1);
     if (j != k) poll[k] = poll[j];
     poll[j] = (uint32_t)i;
     order[k] = cases[i].chan;
     k++;
   }
+  rng_state = rng;
+
+  /* Pass 0: a lock-free look (counts and flags only) for a case that seems
+   * ready, then that one channel locked and the case tried for real. A
+   * select with a ready case takes one lock instead of all of them. */
+  for (k = 0; k < active; k++) {
+    keel_select_case *sc = &cases[poll[k]];
+    if (!case_looks_ready(sc)) continue;
+    int result;
+    chan_entry *wake;
+    chan_lock_acquire(&sc->chan->lock);
+    if (try_case(sc, &result, &wake)) {
+      int chosen = (int)poll[k];
+      chan_lock_release(&sc->chan->lock);
+      if (wake) keel_waiter_wake(wake->waiter);
+      sc->result = result;
+      free(heap);
+      return chosen;
+    }
+    chan_lock_release(&sc->chan->lock);
+  }
+
   size_t nlocks = sort_unique(order, active);
   lock_all(order, nlocks);
 
