@@ -2,8 +2,9 @@
  *
  * Channels know nothing of contexts, so the channel helpers are selects with
  * the context's done channel as one more case and the context's deadline as
- * the select's deadline. The runtime's calls (sleep, join, wait group, fd,
- * offload) take the context's cancel token and deadline directly.
+ * the select's deadline. The runtime's calls (sleep, join, wait group here;
+ * fd wait and offload in helpers_io.c) take the context's cancel token and
+ * deadline directly.
  * Invariants:
  *   - a context already done returns its code before the operation is tried;
  *   - the channel helpers try the operation without blocking first, so the
@@ -125,20 +126,4 @@ int keel_ctx_waitgroup_wait(keel_ctx *c, keel_waitgroup *wg) {
   int e = keel_ctx_err(c);
   if (e) return e;
   return map_wait(c, keel_waitgroup_wait(wg, c->deadline, c->head.token));
-}
-
-int keel_ctx_fd_wait(keel_ctx *c, int fd, unsigned events) {
-  if (!c) return KEEL_EINVAL;
-  int e = keel_ctx_err(c);
-  if (e) return e;
-  return map_wait(c, keel_fd_wait(fd, events, c->deadline, c->head.token));
-}
-
-int keel_ctx_offload(keel_ctx *c, keel_task_fn fn, void *arg,
-                     keel_task_fn cleanup) {
-  if (!c || !fn) return KEEL_EINVAL;
-  int e = keel_ctx_err(c);
-  if (e) return e;
-  return map_wait(c, keel_offload(fn, arg, cleanup, c->deadline,
-                                  c->head.token));
 }

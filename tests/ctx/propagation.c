@@ -1,0 +1,166 @@
+/* Propagation: cancel the root of a tree of 100,000 descendants; every done
+ * channel closes and every helper blocked on the tree returns with the right
+ * code. The tree mixes a 50,000-deep chain (canceling must not recurse),
+ * a node with 20,000 children, value nodes, and a random tree; the cancel
+ * runs inside a task with a small stack. */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "keel/ctx.h"
+#include "keel/task.h"
+#include "ctx_test.h"
+
+enum { TREE = 100000, CHAIN = 50000, WIDE = 20000 };
+
+static keel_ctx **build_tree(keel_ctx *root, unsigned seed) {
+  keel_ctx **n = malloc(sizeof *n * TREE);
+  if (!n) abort();
+  int i = 0;
+  keel_ctx *prev = root;
+  for (; i < CHAIN; i++) {   /* deep chain, a value node every 7th link */
+    int rc = i % 7 == 3 ? keel_ctx_with_value(prev, &n, NULL, &n[i])
+                        : keel_ctx_with_cancel(prev, &n[i]);
+    if (rc) abort();
+    prev = n[i];
+  }
+  keel_ctx *hub = n[CHAIN / 2];
+  for (; i < CHAIN + WIDE; i++)
+    if (keel_ctx_with_cancel(hub, &n[i])) abort();
+  for (; i < TREE; i++) {    /* random recursive tree over all the above */
+    seed = seed * 1103515245u + 12345u;
+    keel_ctx *p = (seed >> 8) % 5 == 0 ? root : n[(seed >> 4) % (unsigned)i];
+    int rc = i % 11 == 0 ? keel_ctx_with_timeout(p, KEEL_HOUR, &n[i])
+                         : keel_ctx_with_cancel(p, &n[i]);
+    if (rc) abort();
+  }
+  return n;
+}
+
+typedef struct waiter_arg {
+  keel_ctx *ctx;
+  keel_chan *never;
+  keel_waitgroup *ready, *finished;
+  int kind;
+  atomic_int rc;
+} waiter_arg;
+
+static void helper_waits(void *arg) {
+  waiter_arg *w = arg;
+  keel_waitgroup_done(w->ready);
+  int rc;
+  switch (w->kind % 3) {
+    case 0: rc = keel_ctx_recv(w->ctx, w->never, NULL); break;
+    case 1: rc = keel_ctx_sleep(w->ctx, KEEL_HOUR); break;
+    default: {
+      keel_select_case cs[1] = {{.chan = w->never, .op = KEEL_SELECT_RECV}};
+      rc = keel_ctx_select(w->ctx, cs, 1);
+    }
+  }
+  atomic_store(&w->rc, rc);
+  keel_waitgroup_done(w->finished);
+}
+
+typedef struct canceler { keel_ctx *root; int code; } canceler;
+static void cancel_in_task(void *arg) {
+  canceler *c = arg;
+  keel_ctx_cancel_cause(c->root, c->code, NULL);
+}
+
+static void run_tree(int code) {
+  keel_ctx *root;
+  KT_CHECK_EQ(keel_ctx_with_cancel(keel_ctx_background(), &root), 0);
+  keel_ctx **n = build_tree(root, 12345u + (unsigned)code);
+  keel_chan **done = malloc(sizeof *done * TREE);
+  for (int i = 0; i < TREE; i++) {
+    done[i] = keel_ctx_done(n[i]);
+    KT_CHECK(done[i] != NULL);
+  }
+  int helpers = KT_SANITIZED() ? 300 : 3000;
+  keel_chan *never;
+  KT_CHECK_EQ(keel_chan_make(&never, 0, 0), 0);
+  keel_waitgroup ready, finished;
+  keel_waitgroup_init(&ready);
+  keel_waitgroup_init(&finished);
+  keel_waitgroup_add(&ready, helpers);
+  keel_waitgroup_add(&finished, helpers);
+  waiter_arg *w = calloc((size_t)helpers, sizeof *w);
+  for (int i = 0; i < helpers; i++) {
+    w[i].ctx = n[(size_t)i * 7919u % TREE];
+    w[i].never = never;
+    w[i].ready = &ready;
+    w[i].finished = &finished;
+    w[i].kind = i;
+    atomic_init(&w[i].rc, 1);
+    KT_CHECK_EQ(keel_task_spawn(NULL, helper_waits, &w[i], NULL), 0);
+  }
+  KT_CHECK_EQ(keel_waitgroup_wait(&ready, KEEL_FOREVER, NULL), 0);
+  for (int i = 0; i < TREE; i++) KT_CHECK_EQ(keel_ctx_err(n[i]), 0);
+
+  /* cancel from a task with a 32 KiB stack: recursion 50,000 deep would
+   * overflow it */
+  canceler cn = {root, code};
+  keel_task *t;
+  keel_task_options small = {.stack_size = 32 * 1024, .name = "canceler"};
+  KT_CHECK_EQ(keel_task_spawn(&t, cancel_in_task, &cn, &small), 0);
+  KT_CHECK_EQ(keel_task_join(t, KEEL_FOREVER, NULL), 0);
+
+  for (int i = 0; i < TREE; i++) {
+    KT_CHECK_EQ(keel_chan_recv(done[i], NULL, KEEL_NOWAIT), KEEL_ECLOSED);
+    KT_CHECK_EQ(keel_ctx_err(n[i]), code);
+  }
+  KT_CHECK_EQ(keel_waitgroup_wait(&finished, KEEL_FOREVER, NULL), 0);
+  for (int i = 0; i < helpers; i++) KT_CHECK_EQ(atomic_load(&w[i].rc), code);
+  KT_CHECK_EQ(keel_ctx_child_count(root), 0);
+  for (int i = 0; i < TREE; i++) keel_ctx_release(n[i]);
+  keel_ctx_release(root);
+  keel_chan_release(never);
+  free(w);
+  free(done);
+  free(n);
+}
+
+KT_TEST(cancel_reaches_100k_descendants) { run_tree(KEEL_ECANCELED); }
+KT_TEST(deadline_code_reaches_100k_descendants) { run_tree(KEEL_EDEADLINE); }
+
+/* A deadline on the root (the timer's callback does the whole cancel). */
+KT_TEST(root_deadline_expires_over_a_tree) {
+  keel_ctx *root;
+  KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 20 * KEEL_MILLISECOND,
+                                    &root), 0);
+  keel_ctx **n = build_tree(root, 99u);
+  /* the timer's callback may still be walking the tree: wait for each */
+  for (int i = 0; i < TREE; i++) {
+    KT_CHECK_EQ(keel_chan_recv(keel_ctx_done(n[i]), NULL, KEEL_FOREVER),
+                KEEL_ECLOSED);
+    KT_CHECK_EQ(keel_ctx_err(n[i]), KEEL_EDEADLINE);
+  }
+  keel_err *e = keel_ctx_cause(n[TREE - 1]);
+  KT_CHECK_STR(keel_err_message(e), "deadline exceeded");
+  keel_err_release(e);
+  /* free leaves first and roots last, in reverse and in order */
+  for (int i = TREE - 1; i >= 0; i--) keel_ctx_release(n[i]);
+  keel_ctx_release(root);
+  free(n);
+}
+
+/* Releasing the deep chain from the top (each node kept only by its child)
+ * must not recurse either. */
+KT_TEST(release_of_a_deep_chain_is_iterative) {
+  keel_ctx *prev = keel_ctx_background(), *first = NULL;
+  for (int i = 0; i < 200000; i++) {
+    keel_ctx *c;
+    KT_CHECK_EQ(keel_ctx_with_cancel(prev, &c), 0);
+    if (i > 0) keel_ctx_release(prev);   /* only the child holds it now */
+    else first = c;
+    prev = c;
+  }
+  (void)first;
+  keel_ctx_release(prev);   /* frees all 200,000, leaf to root */
+}
+
+KT_TEST(zz_runtime_shuts_down) {
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+  KT_CHECK_EQ(keel_task_count(), 0);
+}
+
+KT_MAIN()
