@@ -2,7 +2,9 @@
  *
  * Capture uses libunwind's unw_backtrace (DWARF call-frame information, so it
  * walks code built without frame pointers, glibc included, and task stacks of
- * the runtime alike), about 100 ns for a typical depth. Symbolization uses
+ * the runtime alike), about 100 ns for a typical depth, with libunwind's
+ * default global cache (the per-thread cache's destructor takes a lock at
+ * thread exit, which ThreadSanitizer's runtime cannot bear). Symbolization uses
  * elfutils' libdwfl: object, symbol, and source file:line from DWARF.
  *
  * Invariants:
@@ -24,18 +26,32 @@
 
 #include "err/err_internal.h"
 
-static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
-
-static void unw_setup(void) {
-  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+/* unw_backtrace keeps a per-thread trace cache whose destructor takes a lock
+ * at thread exit, after ThreadSanitizer has torn the thread down (a crash in
+ * TSan's mutex hooks). TSan builds walk with unw_step instead: slower, no
+ * thread-local state. */
+static inline int walk(void **out, int max) {
+#if defined(KEEL_SANITIZE_THREAD)
+  unw_context_t ctx;
+  unw_cursor_t cur;
+  if (unw_getcontext(&ctx) != 0 || unw_init_local(&cur, &ctx) != 0) return 0;
+  int n = 0;
+  do {
+    unw_word_t ip;
+    if (unw_get_reg(&cur, UNW_REG_IP, &ip) != 0 || ip == 0) break;
+    out[n++] = (void *)ip;
+  } while (n < max && unw_step(&cur) > 0);
+  return n;
+#else
+  return unw_backtrace(out, max);
+#endif
 }
 
 __attribute__((noinline)) int err_capture(void **pcs, int max, int skip) {
-  pthread_once(&unw_once, unw_setup);
   void *all[ERR_MAX_PCS + 8];
   int want = max + skip + 1;
   if (want > (int)(sizeof all / sizeof all[0])) want = sizeof all / sizeof all[0];
-  int n = unw_backtrace(all, want);
+  int n = walk(all, want);
   int drop = skip + 1;   /* this function's own frame too */
   if (n <= drop) return 0;
   n -= drop;
