@@ -27,13 +27,14 @@ static void format_duration(char *buf, size_t len, int64_t d) {
   else if (d < KEEL_MILLISECOND) { suffix = "µs"; scale = KEEL_MICROSECOND; }
   else if (d < KEEL_SECOND) { suffix = "ms"; scale = KEEL_MILLISECOND; }
   int64_t whole = d / scale, frac = d % scale;
-  int digits = 0;
-  for (int64_t s = scale; s > 1; s /= 10) digits++;
-  char fbuf[16] = "";
+  char fbuf[32] = "";
   if (frac) {
-    snprintf(fbuf, sizeof fbuf, ".%0*lld", digits, (long long)frac);
-    size_t n = strlen(fbuf);
-    while (n > 1 && fbuf[n - 1] == '0') fbuf[--n] = '\0';
+    /* frac + scale prints as "1" then frac zero-padded to scale's digits */
+    char digits[24];
+    snprintf(digits, sizeof digits, "%lld", (long long)(frac + scale));
+    size_t n = strlen(digits);
+    while (n > 1 && digits[n - 1] == '0') digits[--n] = '\0';
+    snprintf(fbuf, sizeof fbuf, ".%s", digits + 1);
   }
   snprintf(buf, len, "%lld%s%s", (long long)whole, fbuf, suffix);
 }
