@@ -206,7 +206,8 @@ typedef struct keel_rate_redis_result {
   int64_t retry_after;    /* ns until a refused call could pass; -1: never (n > burst) */
   int64_t reset_after;    /* ns until every tier is full again */
   int64_t redis_time_us;  /* Redis's clock (µs since the epoch) at the decision; 0 if none */
-  int refused_tier;       /* index of the tier that refused, or -1 */
+  int refused_tier;       /* the refusing tier with the longest wait (the binding
+                             one), or -1 */
 } keel_rate_redis_result;
 
 /* Checks and, if every tier admits, charges n tokens for key (any bytes but

@@ -9,7 +9,8 @@
  *   burst_i the tier's bucket depth (an integer >= 0)
  * Reply: an array of six integers
  *   { allowed (1/0), remaining, retry_after_us (-1: never), reset_after_us,
- *     redis_now_us, refused_tier (1-based, 0 when allowed) } */
+ *     redis_now_us, refused_tier (1-based, 0 when allowed: the tier that
+ *     refused with the longest wait, the binding one) } */
 #ifndef KEEL_RATE_REDIS_SCRIPT_H
 #define KEEL_RATE_REDIS_SCRIPT_H
 
