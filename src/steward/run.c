@@ -12,7 +12,9 @@
  *     never restarted while the steward still knows it to be running;
  *   - the steward's own pulse is serviced in every wait, including stops;
  *   - when the run's context is done nothing is restarted: every running
- *     ward is stopped, last started first;
+ *     ward is stopped, last started first. Ward contexts descend from the
+ *     run's context through keel_ctx_without_cancel (values, no
+ *     cancellation), so the steward alone decides the order of the stops;
  *   - silence is measured from the last pulse (or the start), so a restart
  *     happens one timeout after the last sign of life, not later. */
 #include <stdlib.h>
@@ -40,6 +42,9 @@ struct ward_run {
 struct run {
   keel_steward *s;
   keel_ctx *ctx;
+  keel_ctx *shield;      /* ctx's values without its cancellation: the wards'
+                            root, so that only the steward halts wards, in
+                            reverse start order */
   keel_chan *out;
   keel_timer *tick;
   keel_intensity *window;
@@ -49,6 +54,7 @@ struct run {
   size_t *case_ward;
   uint64_t seq, progress;
   keel_err *gave_up;
+  keel_chan *ready;      /* closed after the first round of starts */
 };
 
 static void emit(struct run *r, keel_steward_event_kind kind, size_t i,
@@ -128,7 +134,7 @@ static void stop_ward(struct run *r, size_t i, bool announce) {
 static keel_err *start_ward(struct run *r, size_t i) {
   struct ward_run *w = &r->w[i];
   const keel_ward_spec *spec = w->spec;
-  int rc = keel_ctx_with_cancel(r->ctx, &w->cancel);
+  int rc = keel_ctx_with_cancel(r->shield, &w->cancel);
   if (rc == 0) {
     rc = keel_ctx_with_value(w->cancel, &keel_steward_ward_key, w->cancel, &w->ctx);
     if (rc < 0) {
@@ -194,11 +200,16 @@ static int ward_ended(struct run *r, size_t i, keel_steward_event_kind kind,
   int64_t now = keel_now();
   if (r->window != NULL && keel_intensity_record(r->window, now) == KEEL_ELIMIT) {
     const keel_steward_options *o = &r->s->opts;
-    r->gave_up = keel_err_wrap(
-        err, "steward", "a part of the service failed too often and was stopped",
-        "steward %s gave up: more than %d restarts within %lld ms (last: ward %s)",
-        r->s->name, o->max_restarts, (long long)(o->period / KEEL_MILLISECOND),
-        w->spec->name);
+    /* gave up (module steward) -> [limit (KEEL_ELIMIT), the last failure] */
+    keel_err *parts[2] = {
+        keel_err_new("steward", KEEL_ELIMIT,
+                     "more than %d restarts within %lld ms (last: ward %s)",
+                     o->max_restarts, (long long)(o->period / KEEL_MILLISECOND),
+                     w->spec->name),
+        err};
+    r->gave_up = keel_err_wrap(keel_err_join(parts, 2), "steward",
+                               "a part of the service failed too often and was stopped",
+                               "steward %s gave up", r->s->name);
     emit(r, KEEL_STEWARD_GAVE_UP, i, r->gave_up, 0, 0);
     w->state = W_DONE;
     return KEEL_ELIMIT;
@@ -291,6 +302,11 @@ static int check_silence(struct run *r) {
   return 0;
 }
 
+static void signal_ready(struct run *r) {
+  if (r->ready != NULL) keel_chan_close(r->ready);
+  r->ready = NULL;
+}
+
 static int loop(struct run *r) {
   keel_steward *s = r->s;
   int64_t tick_value;
@@ -301,6 +317,7 @@ static int loop(struct run *r) {
     if (err != NULL && ward_ended(r, i, KEEL_STEWARD_EXITED, true, err, 0) < 0)
       return KEEL_ELIMIT;
   }
+  signal_ready(r);
   for (;;) {
     if (keel_ctx_err(r->ctx) != 0) return 0;
     if (start_due(r) < 0) return KEEL_ELIMIT;
@@ -393,11 +410,18 @@ static int loop(struct run *r) {
 
 int keel_steward_run(keel_steward *s, keel_ctx *ctx, int64_t pulse_interval,
                      keel_chan *heartbeat, keel_err **err) {
+  return keel_steward_run_ready(s, ctx, pulse_interval, heartbeat, err, NULL);
+}
+
+int keel_steward_run_ready(keel_steward *s, keel_ctx *ctx, int64_t pulse_interval,
+                           keel_chan *heartbeat, keel_err **err, keel_chan *ready) {
   if (err != NULL) *err = NULL;
-  if (s == NULL || ctx == NULL || pulse_interval < 0) return KEEL_EINVAL;
-  if (heartbeat != NULL && keel_chan_elem_size(heartbeat) != sizeof(keel_pulse))
+  if (s == NULL || ctx == NULL || pulse_interval < 0 ||
+      (heartbeat != NULL && keel_chan_elem_size(heartbeat) != sizeof(keel_pulse))) {
+    if (ready != NULL) keel_chan_close(ready);
     return KEEL_EINVAL;
-  struct run r = {.s = s, .ctx = ctx, .out = heartbeat};
+  }
+  struct run r = {.s = s, .ctx = ctx, .out = heartbeat, .ready = ready};
   size_t ncases = 2 + 2 * s->n;
   r.w = calloc(s->n, sizeof *r.w);
   r.cases = calloc(ncases, sizeof *r.cases);
@@ -406,6 +430,7 @@ int keel_steward_run(keel_steward *s, keel_ctx *ctx, int64_t pulse_interval,
   int rc = 0;
   if (r.w == NULL || r.cases == NULL || r.case_kind == NULL || r.case_ward == NULL)
     rc = KEEL_ENOMEM;
+  if (rc == 0) rc = keel_ctx_without_cancel(ctx, &r.shield);
   if (rc == 0 && s->opts.period > 0)
     rc = keel_intensity_make(&r.window, s->opts.max_restarts, s->opts.period);
   if (rc == 0 && heartbeat != NULL && pulse_interval > 0)
@@ -414,6 +439,7 @@ int keel_steward_run(keel_steward *s, keel_ctx *ctx, int64_t pulse_interval,
     keel_steward_retain(s);
     for (size_t i = 0; i < s->n; i++) r.w[i].spec = &s->wards[i];
     rc = loop(&r);
+    signal_ready(&r);
     for (size_t i = s->n; i-- > 0;) stop_ward(&r, i, true);
     for (size_t i = 0; i < s->n; i++) keel_err_release(r.w[i].why);
     if (r.gave_up != NULL) {
@@ -426,7 +452,9 @@ int keel_steward_run(keel_steward *s, keel_ctx *ctx, int64_t pulse_interval,
     }
     keel_steward_release(s);
   }
+  signal_ready(&r);
   keel_timer_free(r.tick);
+  keel_ctx_release(r.shield);
   keel_intensity_free(r.window);
   free(r.case_ward);
   free(r.case_kind);

@@ -141,19 +141,24 @@ struct start_args {
   keel_steward *s;
   keel_ctx *ctx;
   keel_chan *heartbeat;
+  keel_chan *ready;   /* closed once the wards' first starts are done */
   int64_t pulse_interval;
 };
 
 static void steward_task(void *p) {
   struct start_args *a = p;
   keel_err *err = NULL;
-  int rc = keel_steward_run(a->s, a->ctx, a->pulse_interval, a->heartbeat, &err);
-  keel_chan_close(a->heartbeat);
+  int rc = keel_steward_run_ready(a->s, a->ctx, a->pulse_interval, a->heartbeat,
+                                  &err, a->ready);
+  keel_chan_release(a->ready);
+  /* Report before closing the heartbeat: a parent seeing the close first
+   * would take it for a clean finish. */
   if (rc == KEEL_ELIMIT && err != NULL) {
     keel_ward_exit(a->ctx, err);   /* escalate to our own steward, if any */
   } else {
     keel_err_release(err);
   }
+  keel_chan_close(a->heartbeat);
   keel_chan_release(a->heartbeat);
   keel_ctx_release(a->ctx);
   keel_steward_release(a->s);
@@ -168,10 +173,15 @@ int keel_steward_start(keel_ctx *ctx, int64_t pulse_interval, void *steward,
   struct start_args *a = calloc(1, sizeof *a);
   if (a == NULL) return KEEL_ENOMEM;
   int rc = keel_chan_make(&a->heartbeat, sizeof(keel_pulse), 1);
+  if (rc == 0) {
+    rc = keel_chan_make(&a->ready, 0, 0);
+    if (rc < 0) keel_chan_release(a->heartbeat);
+  }
   if (rc < 0) {
     free(a);
     return rc;
   }
+  keel_chan *ready = keel_chan_retain(a->ready);
   a->s = keel_steward_retain(s);
   a->ctx = keel_ctx_retain(ctx);
   a->pulse_interval = pulse_interval;
@@ -180,12 +190,18 @@ int keel_steward_start(keel_ctx *ctx, int64_t pulse_interval, void *steward,
   rc = keel_task_spawn(NULL, steward_task, a, &to);
   if (rc < 0) {
     keel_chan_release(mine);
+    keel_chan_release(ready);
+    keel_chan_release(a->ready);
     keel_chan_release(a->heartbeat);
     keel_ctx_release(a->ctx);
     keel_steward_release(a->s);
     free(a);
     return rc;
   }
+  /* Like an OTP start_link: return once the wards have been started, so
+   * stewards nested in a group start depth-first, in order. */
+  keel_chan_recv(ready, NULL, KEEL_FOREVER);
+  keel_chan_release(ready);
   *heartbeat = mine;
   return 0;
 }

@@ -31,6 +31,11 @@ extern const char keel_steward_ward_key;
 /* The module names of causes made by keel_ward_exit and by the steward. */
 #define KEEL_WARD_MODULE "ward"
 
+/* keel_steward_run, closing `ready` (if not NULL) once the first round of
+ * starts is done (or the run ended before it). */
+int keel_steward_run_ready(keel_steward *s, keel_ctx *ctx, int64_t pulse_interval,
+                           keel_chan *heartbeat, keel_err **err, keel_chan *ready);
+
 void keel_steward_set_err(keel_steward *s, keel_err *err);   /* takes err */
 uint64_t keel_steward_random(keel_steward *s);
 
