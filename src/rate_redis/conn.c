@@ -690,8 +690,8 @@ int keel_rate_redis_pool_ping(keel_rate_redis_pool *p, keel_ctx *ctx, keel_err *
       if (err) *err = keel_err_new(MODULE, code, "%s: %s", rr_error_hint(r->reply->str), r->reply->str);
       rc = code;
     } else if (rc && err) {
-      *err = keel_err_wrap(r->err ? keel_err_retain(r->err) : NULL, MODULE,
-                           "Redis did not answer PING", "PING failed: %s", keel_strerror(rc));
+      *err = r->err ? keel_err_retain(r->err)
+                    : keel_err_new(MODULE, rc, "PING failed: %s", keel_strerror(rc));
     }
   } else if (err) {
     *err = keel_err_new(MODULE, rc, "no answer to PING from Redis at %s:%d: %s", p->cfg.host,
