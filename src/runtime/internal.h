@@ -47,6 +47,16 @@ static inline void keel__cpu_relax(void) {
 #endif
 }
 
+/* A full (seq_cst) fence. GCC's TSan does not model atomic_thread_fence,
+ * so under TSan a seq_cst read-modify-write on a dummy word stands in. */
+#ifdef KEEL_SANITIZE_THREAD
+extern _Atomic int keel__fence_word;
+#define keel__full_fence() \
+  ((void)atomic_fetch_add_explicit(&keel__fence_word, 0, memory_order_seq_cst))
+#else
+#define keel__full_fence() atomic_thread_fence(memory_order_seq_cst)
+#endif
+
 /* futex on a private 32-bit word. Spurious wakeups are allowed by callers. */
 static inline void keel__futex_wake(_Atomic uint32_t *addr, int n) {
   syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);

@@ -54,6 +54,9 @@ __attribute__((noinline)) struct keel_task *keel__task_current(void) {
 struct keel_task *keel__task_current_raw(void) { return tls_task; }
 
 static _Atomic int sched_stop_flag;
+#ifdef KEEL_SANITIZE_THREAD
+_Atomic int keel__fence_word;
+#endif
 
 /* ---- the global queue -------------------------------------------------------- */
 
@@ -218,7 +221,7 @@ static void idle_remove_locked(keel_worker *w) {
  * already spinning to find it. */
 static void wakep(void) {
   keel_rt *rt = &keel__rt;
-  atomic_thread_fence(memory_order_seq_cst);
+  keel__full_fence();
   if (atomic_load_explicit(&rt->npidle, memory_order_seq_cst) == 0) return;
   int zero = 0;
   if (atomic_load_explicit(&rt->nspinning, memory_order_seq_cst) != 0 ||
@@ -391,7 +394,7 @@ static struct keel_task *find_runnable(keel_worker *w) {
       w->spinning = false;
       atomic_fetch_sub_explicit(&rt->nspinning, 1, memory_order_seq_cst);
     }
-    atomic_thread_fence(memory_order_seq_cst);
+    keel__full_fence();
     if (any_work() || atomic_load_explicit(&sched_stop_flag, memory_order_acquire)) {
       pthread_mutex_lock(&rt->idle_lock);
       bool listed = w->idle_listed;
@@ -430,17 +433,24 @@ static void *worker_main(void *arg) {
 
 /* ---- sysmon and lifecycle ---------------------------------------------------------- */
 
+/* The timer thread reads the worker array through this pointer, published
+ * once the workers are set up and cleared (with the timer thread stopped
+ * first, see keel_runtime_shutdown) before they are freed. */
+static keel_worker *_Atomic sysmon_workers;
+static _Atomic int sysmon_n;
+
 bool keel__sched_busy(void) {
   keel_rt *rt = &keel__rt;
-  return rt->workers &&
-         atomic_load_explicit(&rt->npidle, memory_order_seq_cst) < rt->nworkers;
+  int n = atomic_load_explicit(&sysmon_n, memory_order_acquire);
+  return n > 0 && atomic_load_explicit(&rt->npidle, memory_order_seq_cst) < n;
 }
 
 void keel__sched_sysmon(void) {
-  keel_rt *rt = &keel__rt;
-  if (!rt->workers) return;
-  for (int i = 0; i < rt->nworkers; i++) {
-    keel_worker *w = &rt->workers[i];
+  keel_worker *ws = atomic_load_explicit(&sysmon_workers, memory_order_acquire);
+  if (!ws) return;
+  int n = atomic_load_explicit(&sysmon_n, memory_order_acquire);
+  for (int i = 0; i < n; i++) {
+    keel_worker *w = &ws[i];
     uint64_t tick = atomic_load_explicit(&w->tick, memory_order_relaxed);
     if (tick == w->sysmon_seen && !runq_empty(w)) wakep();
     w->sysmon_seen = tick;
@@ -477,6 +487,8 @@ int keel__sched_start(int nworkers) {
       return KEEL_ENOMEM;
     }
   }
+  atomic_store_explicit(&sysmon_n, nworkers, memory_order_release);
+  atomic_store_explicit(&sysmon_workers, ws, memory_order_release);
   return 0;
 }
 
@@ -484,6 +496,8 @@ int keel__sched_start(int nworkers) {
 void keel__sched_stop(void) {
   keel_rt *rt = &keel__rt;
   if (!rt->workers) return;
+  atomic_store_explicit(&sysmon_workers, NULL, memory_order_release);
+  atomic_store_explicit(&sysmon_n, 0, memory_order_release);
   atomic_store_explicit(&sched_stop_flag, 1, memory_order_seq_cst);
   for (int i = 0; i < rt->nworkers; i++) {
     atomic_store_explicit(&rt->workers[i].park_word, 1, memory_order_release);

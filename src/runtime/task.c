@@ -99,11 +99,12 @@ int keel_runtime_shutdown(void) {
       keel__futex_wait_until(&rt->drain_word, seq, KEEL_FOREVER);
     }
     atomic_store(&rt->shutdown_waiting, 0);
-    keel__sched_stop();
   }
+  /* Timer thread first: its sysmon reads the worker array. */
+  keel__timers_stop();
   keel__netpoll_stop();
   keel__offload_stop();
-  keel__timers_stop();
+  keel__sched_stop();
   keel__stacks_release_all();
   atomic_store(&rt->state, KEEL_RT_STOPPED);
   pthread_mutex_unlock(&rt->life_lock);
