@@ -169,9 +169,13 @@ typedef struct keel_err_frame {
   int line;
   const char *object;    /* the executable or shared object */
   uintptr_t offset;      /* pc relative to the object's load address */
+  bool inlined;          /* this call was inlined into the next frame (same pc) */
 } keel_err_frame;
 
-/* How many frames the error's stack holds (innermost first). */
+/* How many frames the error's stack holds, innermost first. A return address
+ * into code where calls were inlined gives one frame per inlined call (each
+ * with its own function and file:line), so the stack reads as the source
+ * does. Symbolizes (see keel_err_stack) to count them. */
 size_t keel_err_stack_depth(const keel_err *e);
 
 /* Symbolizes frames [0, cap) into out; returns how many were written. The

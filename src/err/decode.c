@@ -166,6 +166,12 @@ static bool decode_frame(struct decoder *d, const jval *o, keel_err_frame *f) {
     } else if (strcmp(m->key, "pc") == 0) {
       if (!get_hex(d, m, "pc", true, &x)) return false;
       f->pc = (uintptr_t)x;
+    } else if (strcmp(m->key, "inlined") == 0) {
+      if (m->type != J_BOOL) {
+        reject(d, "not a keel error: \"inlined\" must be true or false");
+        return false;
+      }
+      f->inlined = m->b;
     } else if (strcmp(m->key, "offset") == 0) {
       if (!get_hex(d, m, "offset", true, &x)) return false;
       f->offset = (uintptr_t)x;

@@ -40,23 +40,23 @@ static void put_fields(err_buf *b, const keel_err *e) {
   buf_puts(b, "}");
 }
 
+static void put_frame(void *arg, const keel_err_frame *f, size_t i) {
+  err_buf *b = arg;
+  if (i) buf_puts(b, ",");
+  buf_printf(b, "{\"pc\":\"0x%" PRIxPTR "\",\"function\":", f->pc);
+  buf_json_string(b, f->function);
+  buf_puts(b, ",\"file\":");
+  buf_json_string(b, f->file);
+  buf_printf(b, ",\"line\":%d,\"object\":", f->line);
+  buf_json_string(b, f->object);
+  buf_printf(b, ",\"offset\":\"0x%" PRIxPTR "\"%s}", f->offset,
+             f->inlined ? ",\"inlined\":true" : "");
+}
+
 static void put_stack(err_buf *b, const keel_err *e) {
-  size_t n = keel_err_stack_depth(e);
   buf_printf(b, "{\"hash\":\"%016" PRIx64 "\",\"frames\":[",
              keel_err_stack_hash(e));
-  for (size_t i = 0; i < n; i++) {
-    keel_err_frame f;
-    if (e->decoded) f = e->frames[i];
-    else err_symbolize(e->pcs[i], &f);
-    if (i) buf_puts(b, ",");
-    buf_printf(b, "{\"pc\":\"0x%" PRIxPTR "\",\"function\":", f.pc);
-    buf_json_string(b, f.function);
-    buf_puts(b, ",\"file\":");
-    buf_json_string(b, f.file);
-    buf_printf(b, ",\"line\":%d,\"object\":", f.line);
-    buf_json_string(b, f.object);
-    buf_printf(b, ",\"offset\":\"0x%" PRIxPTR "\"}", f.offset);
-  }
+  err_each_frame(e, put_frame, b);
   buf_puts(b, "]}");
 }
 

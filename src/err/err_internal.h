@@ -85,7 +85,10 @@ uint64_t err_task(void);
 
 /* Stack capture and symbolization (stack.c). */
 int err_capture(void **pcs, int max, int skip);
-void err_symbolize(const void *pc, keel_err_frame *out);
+/* Calls fn for each symbolized frame of e's stack (inlined calls expanded),
+ * innermost first; returns the number of frames. fn may be NULL (count). */
+typedef void (*err_frame_fn)(void *arg, const keel_err_frame *f, size_t index);
+size_t err_each_frame(const keel_err *e, err_frame_fn fn, void *arg);
 bool err_object_is_own(const char *object);
 uint64_t err_hash_frame(uint64_t h, const char *object, uintptr_t offset);
 

@@ -11,6 +11,26 @@ static void indent(err_buf *b, int level) {
   for (int i = 0; i < level; i++) buf_puts(b, "    ");
 }
 
+struct frame_out {
+  err_buf *b;
+  int level;
+};
+
+static void put_frame(void *arg, const keel_err_frame *f, size_t i) {
+  struct frame_out *fo = arg;
+  (void)i;
+  indent(fo->b, fo->level);
+  buf_printf(fo->b, "    %s", f->function ? f->function : "??");
+  if (f->file) {
+    buf_printf(fo->b, " %s:%d", f->file, f->line);
+  } else if (f->object) {
+    const char *base = strrchr(f->object, '/');
+    buf_printf(fo->b, " (%s+0x%" PRIxPTR ")", base ? base + 1 : f->object, f->offset);
+  }
+  if (f->inlined) buf_puts(fo->b, " (inlined)");
+  buf_puts(fo->b, "\n");
+}
+
 static void put_one(err_buf *b, const keel_err *e, int level) {
   indent(b, level);
   buf_printf(b, "[%s] %s", e->module ? e->module : "(no module)", e->message);
@@ -50,23 +70,11 @@ static void put_one(err_buf *b, const keel_err *e, int level) {
     }
     buf_puts(b, "\n");
   }
-  size_t n = keel_err_stack_depth(e);
-  if (n) {
+  struct frame_out fo = {b, level};
+  if (keel_err_stack_depth(e)) {
     indent(b, level);
     buf_printf(b, "  stack (hash %016" PRIx64 "):\n", keel_err_stack_hash(e));
-  }
-  for (size_t i = 0; i < n; i++) {
-    keel_err_frame f;
-    if (e->decoded) f = e->frames[i];
-    else err_symbolize(e->pcs[i], &f);
-    indent(b, level);
-    buf_printf(b, "    %s", f.function ? f.function : "??");
-    if (f.file) buf_printf(b, " %s:%d", f.file, f.line);
-    else if (f.object) {
-      const char *base = strrchr(f.object, '/');
-      buf_printf(b, " (%s+0x%" PRIxPTR ")", base ? base + 1 : f.object, f.offset);
-    }
-    buf_puts(b, "\n");
+    err_each_frame(e, put_frame, &fo);
   }
 }
 

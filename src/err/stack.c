@@ -8,7 +8,11 @@
  * elfutils' libdwfl: object, symbol, and source file:line from DWARF.
  *
  * Invariants:
- *  - One process-wide Dwfl session and one pc -> frame cache, both behind
+ *  - A pc expands to several frames when calls were inlined into it (the
+ *    DWARF scopes at the pc): the innermost inlined function first, each at
+ *    its own file:line, then the function the code physically lives in. The
+ *    stack hash uses physical frames only (object + offset of each pc).
+ *  - One process-wide Dwfl session and one pc -> frames cache, both behind
  *    sym_lock; cache entries and their strings are never freed (they stay
  *    reachable), so borrowed pointers handed out stay valid for the process.
  *  - A pc no module covers (a library dlopen'ed after the session began)
@@ -62,9 +66,12 @@ __attribute__((noinline)) int err_capture(void **pcs, int max, int skip) {
 
 /* ---- symbolization ------------------------------------------------------------ */
 
+#define MAX_INLINE 16   /* frames one pc may expand to (inlined calls) */
+
 struct sym_entry {
   uintptr_t pc;        /* 0: empty slot */
-  keel_err_frame frame;
+  size_t n;            /* frames: the innermost inlined call first */
+  keel_err_frame *frames;
 };
 
 static pthread_mutex_t sym_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -122,72 +129,176 @@ static bool table_grow(void) {
 
 static const char *keep(const char *s) { return s ? strdup(s) : NULL; }
 
-/* dwfl_module_getsrc finds the compile unit through .debug_aranges, which
- * clang does not emit by default; then look through the units one by one. */
-static void source_by_scan(Dwfl_Module *mod, Dwarf_Addr addr, keel_err_frame *f) {
-  Dwarf_Addr bias = 0;
-  Dwarf *dw = dwfl_module_getdwarf(mod, &bias);
-  if (!dw) return;
+/* The compile unit covering addr. dwfl_module_addrdie goes through
+ * .debug_aranges, which clang does not emit by default; then look through the
+ * units one by one. */
+static bool find_cu(Dwfl_Module *mod, Dwarf_Addr addr, Dwarf_Die *cudie,
+                    Dwarf_Addr *bias) {
+  Dwarf_Die *d = dwfl_module_addrdie(mod, addr, bias);
+  if (d) {
+    *cudie = *d;
+    return true;
+  }
+  Dwarf *dw = dwfl_module_getdwarf(mod, bias);
+  if (!dw) return false;
   Dwarf_CU *cu = NULL;
-  Dwarf_Die cudie;
   uint8_t unit_type;
-  while (dwarf_get_units(dw, cu, &cu, NULL, &unit_type, &cudie, NULL) == 0) {
+  while (dwarf_get_units(dw, cu, &cu, NULL, &unit_type, cudie, NULL) == 0) {
     if (unit_type != DW_UT_compile && unit_type != DW_UT_partial) continue;
-    if (dwarf_haspc(&cudie, addr - bias) != 1) continue;
-    Dwarf_Line *l = dwarf_getsrc_die(&cudie, addr - bias);
-    if (l) {
-      int lineno = 0;
-      f->file = keep(dwarf_linesrc(l, NULL, NULL));
-      dwarf_lineno(l, &lineno);
-      f->line = lineno;
-    }
-    return;
+    if (dwarf_haspc(cudie, addr - *bias) == 1) return true;
   }
+  return false;
 }
 
-static void resolve(uintptr_t pc, keel_err_frame *f) {
-  memset(f, 0, sizeof *f);
-  f->pc = pc;
-  Dwfl *d = session();
-  if (!d) return;
-  Dwarf_Addr addr = (Dwarf_Addr)pc - 1;
-  Dwfl_Module *mod = dwfl_addrmodule(d, addr);
-  if (!mod && report_modules()) mod = dwfl_addrmodule(d, addr);
-  if (!mod) return;
-  Dwarf_Addr start = 0;
-  const char *name = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL,
-                                      NULL, NULL);
-  f->object = keep(name);
-  f->offset = pc - (uintptr_t)start;
-  f->function = keep(dwfl_module_addrname(mod, addr));
-  Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
-  if (line) {
-    int lineno = 0;
-    const char *file = dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL);
+static const char *die_name(Dwarf_Die *die) {
+  Dwarf_Attribute attr;
+  return dwarf_formstring(dwarf_attr_integrate(die, DW_AT_name, &attr));
+}
+
+/* Fills frames for the chain of inlined calls at addr, innermost first, then
+ * the physical function; returns how many (0: no DWARF scopes). */
+static size_t inline_chain(Dwarf_Die *cudie, Dwarf_Addr rel,
+                           keel_err_frame *out, size_t cap) {
+  Dwarf_Die *scopes = NULL;
+  int ns = dwarf_getscopes(cudie, rel, &scopes);
+  if (ns <= 0) return 0;
+  /* getscopes continues past an inlined call into its abstract definition;
+   * the containment chain of the innermost scope is the call chain (as
+   * eu-addr2line -i does it). */
+  Dwarf_Die inner;
+  Dwarf_Off off = dwarf_dieoffset(&scopes[0]);
+  free(scopes);
+  scopes = NULL;
+  if (!dwarf_offdie(dwarf_cu_getdwarf(cudie->cu), off, &inner)) return 0;
+  ns = dwarf_getscopes_die(&inner, &scopes);
+  if (ns <= 0) return 0;
+  Dwarf_Files *files = NULL;
+  size_t nfiles = 0;
+  dwarf_getsrcfiles(cudie, &files, &nfiles);
+  size_t n = 0;
+  const char *file = NULL;
+  int line = 0;
+  Dwarf_Line *l = dwarf_getsrc_die(cudie, rel);
+  if (l) {
+    file = dwarf_linesrc(l, NULL, NULL);
+    dwarf_lineno(l, &line);
+  }
+  for (int i = 0; i < ns && n < cap; i++) {
+    int tag = dwarf_tag(&scopes[i]);
+    if (tag != DW_TAG_inlined_subroutine && tag != DW_TAG_subprogram) continue;
+    keel_err_frame *f = &out[n++];
+    f->function = keep(die_name(&scopes[i]));
     f->file = keep(file);
-    f->line = lineno;
-  } else {
-    source_by_scan(mod, addr, f);
+    f->line = line;
+    if (tag == DW_TAG_subprogram) break;
+    /* The caller's position is where this inlined call was made. */
+    Dwarf_Attribute attr;
+    Dwarf_Word cf = 0, cl = 0;
+    file = NULL;
+    line = 0;
+    if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_file, &attr), &cf) == 0 &&
+        files && cf < nfiles)
+      file = dwarf_filesrc(files, cf, NULL, NULL);
+    if (dwarf_formudata(dwarf_attr(&scopes[i], DW_AT_call_line, &attr), &cl) == 0)
+      line = (int)cl;
   }
+  free(scopes);
+  for (size_t i = 0; i + 1 < n; i++) out[i].inlined = true;
+  return n;
 }
 
-void err_symbolize(const void *pcv, keel_err_frame *out) {
-  uintptr_t pc = (uintptr_t)pcv;
+static size_t resolve(uintptr_t pc, keel_err_frame *out, size_t cap) {
+  keel_err_frame base = {.pc = pc};
+  Dwfl *d = session();
+  Dwarf_Addr addr = (Dwarf_Addr)pc - 1;
+  Dwfl_Module *mod = d ? dwfl_addrmodule(d, addr) : NULL;
+  if (d && !mod && report_modules()) mod = dwfl_addrmodule(d, addr);
+  if (!mod) {
+    out[0] = base;
+    return 1;
+  }
+  Dwarf_Addr start = 0;
+  const char *object = dwfl_module_info(mod, NULL, &start, NULL, NULL, NULL,
+                                        NULL, NULL);
+  base.offset = pc - (uintptr_t)start;
+  Dwarf_Die cudie;
+  Dwarf_Addr bias = 0;
+  size_t n = find_cu(mod, addr, &cudie, &bias)
+                 ? inline_chain(&cudie, addr - bias, out, cap) : 0;
+  if (n == 0) {
+    /* No scopes (no DWARF, or a unit without them): the symbol table. */
+    out[0] = (keel_err_frame){0};
+    out[0].function = keep(dwfl_module_addrname(mod, addr));
+    Dwfl_Line *line = dwfl_module_getsrc(mod, addr);
+    if (line) {
+      int lineno = 0;
+      out[0].file = keep(dwfl_lineinfo(line, NULL, &lineno, NULL, NULL, NULL));
+      out[0].line = lineno;
+    }
+    n = 1;
+  } else if (!out[n - 1].function) {
+    out[n - 1].function = keep(dwfl_module_addrname(mod, addr));
+  }
+  for (size_t i = 0; i < n; i++) {
+    out[i].pc = pc;
+    out[i].offset = base.offset;
+    out[i].object = keep(object);
+  }
+  return n;
+}
+
+/* The frames of one pc, from the cache (filled on first use). The returned
+ * array stays valid for the process's life. */
+static size_t symbolize_pc(uintptr_t pc, const keel_err_frame **frames) {
+  static keel_err_frame unknown;   /* when even the cache cannot grow */
   pthread_mutex_lock(&sym_lock);
   if (table_len * 2 >= table_cap && !table_grow()) {
-    resolve(pc, out);   /* no room to cache: answer uncached (may leak a few
-                           strings, only when memory is already exhausted) */
     pthread_mutex_unlock(&sym_lock);
-    return;
+    *frames = &unknown;
+    return 1;
   }
   struct sym_entry *s = table_slot(pc);
   if (s->pc == 0) {
+    keel_err_frame tmp[MAX_INLINE];
+    memset(tmp, 0, sizeof tmp);
+    size_t n = resolve(pc, tmp, MAX_INLINE);
+    keel_err_frame *kept = malloc(n * sizeof *kept);
+    if (!kept) {
+      pthread_mutex_unlock(&sym_lock);
+      *frames = &unknown;
+      return 1;
+    }
+    memcpy(kept, tmp, n * sizeof *kept);
     s->pc = pc;
-    resolve(pc, &s->frame);
+    s->n = n;
+    s->frames = kept;
     table_len++;
   }
-  *out = s->frame;
+  *frames = s->frames;
+  size_t n = s->n;
   pthread_mutex_unlock(&sym_lock);
+  return n;
+}
+
+size_t err_each_frame(const keel_err *e, err_frame_fn fn, void *arg) {
+  if (!e) return 0;
+  if (e->decoded) {
+    for (size_t i = 0; i < e->nframes; i++)
+      if (fn) fn(arg, &e->frames[i], i);
+    return e->nframes;
+  }
+  size_t k = 0;
+  for (int i = 0; i < e->npcs; i++) {
+    const keel_err_frame *fr;
+    size_t n = symbolize_pc((uintptr_t)e->pcs[i], &fr);
+    for (size_t j = 0; j < n; j++, k++) {
+      if (!fn) continue;
+      keel_err_frame f = fr[j];
+      f.pc = (uintptr_t)e->pcs[i];
+      fn(arg, &f, k);
+    }
+  }
+  return k;
 }
 
 /* ---- the stack hash ------------------------------------------------------------- */
@@ -216,19 +327,19 @@ uint64_t err_hash_frame(uint64_t h, const char *object, uintptr_t offset) {
 
 /* ---- public ------------------------------------------------------------------------ */
 
-size_t keel_err_stack_depth(const keel_err *e) {
-  if (!e) return 0;
-  return e->decoded ? e->nframes : (size_t)e->npcs;
+size_t keel_err_stack_depth(const keel_err *e) { return err_each_frame(e, NULL, NULL); }
+
+struct fill { keel_err_frame *out; size_t cap; };
+
+static void fill_one(void *arg, const keel_err_frame *f, size_t i) {
+  struct fill *fl = arg;
+  if (i < fl->cap) fl->out[i] = *f;
 }
 
 size_t keel_err_stack(const keel_err *e, keel_err_frame *out, size_t cap) {
-  size_t n = keel_err_stack_depth(e);
-  if (n > cap) n = cap;
-  for (size_t i = 0; i < n; i++) {
-    if (e->decoded) out[i] = e->frames[i];
-    else err_symbolize(e->pcs[i], &out[i]);
-  }
-  return n;
+  struct fill fl = {out, cap};
+  size_t n = err_each_frame(e, fill_one, &fl);
+  return n < cap ? n : cap;
 }
 
 uint64_t keel_err_stack_hash(const keel_err *e) {
@@ -236,9 +347,9 @@ uint64_t keel_err_stack_hash(const keel_err *e) {
   if (e->decoded) return e->stack_hash;
   uint64_t h = 0;
   for (int i = 0; i < e->npcs; i++) {
-    keel_err_frame f;
-    err_symbolize(e->pcs[i], &f);
-    if (err_object_is_own(f.object)) h = err_hash_frame(h, f.object, f.offset);
+    const keel_err_frame *f;
+    symbolize_pc((uintptr_t)e->pcs[i], &f);
+    if (err_object_is_own(f[0].object)) h = err_hash_frame(h, f[0].object, f[0].offset);
   }
   return h;
 }
