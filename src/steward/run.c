@@ -203,13 +203,13 @@ static int ward_ended(struct run *r, size_t i, keel_steward_event_kind kind,
     /* gave up (module steward) -> [limit (KEEL_ELIMIT), the last failure] */
     keel_err *parts[2] = {
         keel_err_new("steward", KEEL_ELIMIT,
-                     "more than %d restarts within %lld ms (last: ward %s)",
+                     "more than %d restarts within %lld ms (the last for %s)",
                      o->max_restarts, (long long)(o->period / KEEL_MILLISECOND),
                      w->spec->name),
         err};
     r->gave_up = keel_err_wrap(keel_err_join(parts, 2), "steward",
                                "a part of the service failed too often and was stopped",
-                               "steward %s gave up", r->s->name);
+                               "%s gave up", r->s->name);
     emit(r, KEEL_STEWARD_GAVE_UP, i, r->gave_up, 0, 0);
     w->state = W_DONE;
     return KEEL_ELIMIT;
