@@ -226,6 +226,22 @@ int keel_err_decode(const char *json, size_t len, keel_err **out,
 
 #define KEEL_ERR_LOG_ID_LEN 10   /* Crockford base32 characters */
 
+/* What a log line says besides the error (see keel_err_handle). */
+typedef struct keel_err_log_entry {
+  char log_id[KEEL_ERR_LOG_ID_LEN + 1];
+  int64_t logged;             /* UTC ns when it was logged; 0 if absent */
+  bool well_formed;
+  char expected_module[128];  /* "" if absent; cut to fit */
+  char user_message[1024];    /* what the user was shown; cut to fit */
+} keel_err_log_entry;
+
+/* Decodes one log line written by keel_err_handle: like keel_err_decode, but
+ * the line must be a log line, and entry (may be NULL) receives its other
+ * parts. Returns 0, KEEL_EPROTO (why says why) or KEEL_ENOMEM. */
+int keel_err_decode_log_line(const char *line, size_t len, keel_err **out,
+                             keel_err_log_entry *entry, char *why,
+                             size_t why_size);
+
 /* A fresh log ID: 10 Crockford base32 characters (50 bits) hashed from the
  * host, pid, time, a process counter and random bytes; unique across hosts
  * and processes in practice, short enough to read over the phone. */

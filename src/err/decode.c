@@ -331,33 +331,78 @@ static bool valid_log_id(const jval *v) {
   return strspn(v->s, "0123456789ABCDEFGHJKMNPQRSTVWXYZ") == v->len;
 }
 
-int keel_err_decode(const char *json, size_t len, keel_err **out, char *log_id,
-                    char *why, size_t why_size) {
+static void copy_cut(char *dst, size_t cap, const char *src) {
+  size_t n = strlen(src);
+  if (n >= cap) {
+    n = cap - 1;
+    while (n > 0 && ((unsigned char)src[n] & 0xc0) == 0x80) n--;   /* whole UTF-8 */
+  }
+  memcpy(dst, src, n);
+  dst[n] = 0;
+}
+
+/* The log line's own members (all optional except log_id). */
+static void read_entry(struct decoder *d, const jval *root, keel_err_log_entry *entry) {
+  const jval *v;
+  if ((v = json_get(root, "logged")) &&
+      (v->type != J_STR || !err_parse_time(v->s, &entry->logged)))
+    reject(d, "not a keel log line: \"logged\" must be an RFC 3339 UTC time");
+  if ((v = json_get(root, "well_formed"))) {
+    if (v->type != J_BOOL) reject(d, "not a keel log line: \"well_formed\" must be true or false");
+    else entry->well_formed = v->b;
+  }
+  if ((v = json_get(root, "expected_module")) && v->type == J_STR)
+    copy_cut(entry->expected_module, sizeof entry->expected_module, v->s);
+  if ((v = json_get(root, "user_message")) && v->type == J_STR)
+    copy_cut(entry->user_message, sizeof entry->user_message, v->s);
+}
+
+static int decode_any(const char *json, size_t len, keel_err **out,
+                      keel_err_log_entry *entry, bool need_log, char *why,
+                      size_t why_size) {
   struct decoder d = {.why = why, .why_size = why_size};
   if (why && why_size) why[0] = 0;
-  if (log_id) log_id[0] = 0;
+  if (entry) memset(entry, 0, sizeof *entry);
   if (!out) return KEEL_EINVAL;
   *out = NULL;
   json_doc doc;
   int r = json_parse(json, len, &doc, why, why_size);
   if (r) return r;
   const jval *root = doc.root, *err = root;
-  if (root->type == J_OBJ && json_get(root, "log_id") && json_get(root, "error")) {
+  bool is_log = root->type == J_OBJ && json_get(root, "log_id") && json_get(root, "error");
+  if (is_log) {
     const jval *id = json_get(root, "log_id");
     if (!valid_log_id(id)) {
       reject(&d, "not a keel log line: \"log_id\" must be %d Crockford base32 characters",
              KEEL_ERR_LOG_ID_LEN);
-    } else if (log_id) {
-      memcpy(log_id, id->s, KEEL_ERR_LOG_ID_LEN + 1);
+    } else if (entry) {
+      memcpy(entry->log_id, id->s, KEEL_ERR_LOG_ID_LEN + 1);
+      read_entry(&d, root, entry);
     }
     err = json_get(root, "error");
+  } else if (need_log) {
+    reject(&d, "not a keel log line: no \"log_id\" and \"error\"");
   }
   keel_err *e = d.status ? NULL : decode_error(&d, err, 0);
   json_free(&doc);
   if (!e) {
-    if (log_id) log_id[0] = 0;
+    if (entry) memset(entry, 0, sizeof *entry);
     return d.status ? d.status : KEEL_ENOMEM;
   }
   *out = e;
   return 0;
+}
+
+int keel_err_decode(const char *json, size_t len, keel_err **out, char *log_id,
+                    char *why, size_t why_size) {
+  keel_err_log_entry entry;
+  int r = decode_any(json, len, out, &entry, false, why, why_size);
+  if (log_id) memcpy(log_id, entry.log_id, KEEL_ERR_LOG_ID_LEN + 1);
+  return r;
+}
+
+int keel_err_decode_log_line(const char *line, size_t len, keel_err **out,
+                             keel_err_log_entry *entry, char *why,
+                             size_t why_size) {
+  return decode_any(line, len, out, entry, true, why, why_size);
 }
