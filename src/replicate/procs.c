@@ -7,6 +7,7 @@
  * Invariants:
  *   - every descriptor this file opens is O_CLOEXEC (a concurrent fork and
  *     exec elsewhere inherits none) and is closed before the call returns;
+ *     a child closes every descriptor above 2 before exec;
  *   - a child is reaped (waitpid) exactly once, and the call returns only
  *     when every child it forked has been reaped: no zombie;
  *   - a child runs in its own process group (pgid == pid) with
@@ -89,6 +90,10 @@ static void child_exec(const struct child *ch, char *const *argv, int devnull,
     if (sig != SIGKILL && sig != SIGSTOP) sigaction(sig, &dfl, NULL);
   if (dup2(devnull, 0) < 0 || dup2(out_w, 1) < 0) _exit(127);
   if (quiet && dup2(devnull, 2) < 0) _exit(127);
+  /* Whatever another part of the program opened without O_CLOEXEC, the
+   * child inherits nothing but 0, 1 and 2. */
+  if (syscall(SYS_close_range, 3u, ~0u, 0u) != 0)
+    for (int fd = 3; fd < 1024; fd++) close(fd);
   execve(ch->path, argv, environ);
   _exit(127);
 }

@@ -6,16 +6,19 @@
  * events channel of capacity n.
  *
  * Invariants:
- *   - each started replica sends its index on `events` exactly once, as its
- *     last act, and never blocks doing so (capacity n);
+ *   - each started replica sends its index on `events` exactly once and
+ *     never blocks doing so (capacity n); then, as its very last act, it
+ *     marks the wait group done: after that it touches nothing of the call;
  *   - `winner` goes NONE -> index (a replica's success claims it) or
  *     NONE -> CLOSED (the coordinator ends the call without a winner); it
  *     never changes again. Only the claimer's result buffer is copied out; a
  *     replica that succeeds and loses the claim discards its own buffer;
  *   - a slot's fields are written by its replica before the send on
  *     `events` and read by the coordinator (or reaper) only after receiving
- *     that index or joining the task, so the channel/join orders them;
- *   - the call's memory is freed by whoever joins the last replica: the
+ *     that index or waiting for the wait group, which orders them;
+ *   - a replica makes its own context (a child of the call's) when it
+ *     starts, on its own worker, and releases it before it reports;
+ *   - the call's memory is freed by whoever waits for the wait group: the
  *     caller, or (detach) the reaper task; never while a replica runs. */
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -37,7 +40,6 @@ struct call;
 struct slot {
   keel_replica r;
   struct call *call;
-  keel_task *task;       /* NULL until started (or when spawning failed) */
   keel_err *err;         /* a failure's error, owned */
   int state;
   bool hedge;
@@ -49,12 +51,14 @@ struct slot {
 struct call {
   keel_ctx *ctx;
   keel_chan *events;
+  keel_waitgroup wg;     /* one per started replica */
   _Atomic size_t winner;
   size_t n;
   keel_replicate_options o;
   keel_replicate_handler *handlers;
   struct slot *slots;
   keel_replica_stat *stats;
+  bool timed;            /* someone reads times: report, hedge, on_reaped */
   int64_t start, stopped_at;
   size_t next;           /* the next handler to start */
   size_t started, running, hedges, failed;
@@ -96,8 +100,14 @@ static void call_free(struct call *c) {
 static void replica_main(void *p) {
   struct slot *s = p;
   struct call *c = s->call;
-  keel_err *e = c->handlers[s->r.index].fn(&s->r);
-  s->ended = keel_now();
+  keel_err *e;
+  int rc = keel_ctx_with_cancel(c->ctx, &s->r.ctx);
+  if (rc == 0)
+    e = c->handlers[s->r.index].fn(&s->r);
+  else
+    e = keel_err_new("replicate", rc, "replica %s has no context: %s",
+                     s->r.name, keel_strerror(rc));
+  if (c->timed) s->ended = keel_now();
   if (!e) {
     size_t none = WINNER_NONE;
     if (atomic_compare_exchange_strong(&c->winner, &none, s->r.index)) {
@@ -108,11 +118,15 @@ static void replica_main(void *p) {
     }
   } else {
     s->err = e;
-    s->state = keel_ctx_err(s->r.ctx) ? KEEL_REPLICA_CANCELED : KEEL_REPLICA_FAILED;
+    s->state = keel_ctx_err(rc == 0 ? s->r.ctx : c->ctx) ? KEEL_REPLICA_CANCELED
+                                                         : KEEL_REPLICA_FAILED;
   }
+  keel_ctx_release(s->r.ctx);
+  s->r.ctx = NULL;
   size_t idx = s->r.index;
   /* Capacity n and one send per replica: this never blocks. */
   (void)keel_chan_send(c->events, &idx, KEEL_FOREVER);
+  keel_waitgroup_done(&c->wg);
 }
 
 /* Starts handler c->next. On failure to start, the slot is marked failed
@@ -122,17 +136,17 @@ static bool start_next(struct call *c, bool hedge) {
   c->started++;
   s->hedge = hedge;
   if (hedge) c->hedges++;
-  s->started = keel_now();
-  int rc = keel_ctx_with_cancel(c->ctx, &s->r.ctx);
+  if (c->timed) s->started = keel_now();
+  keel_waitgroup_add(&c->wg, 1);
+  /* Unnamed handlers spawn without options: naming a task copies the name. */
+  keel_task_options to = {.name = s->r.name};
+  int rc = keel_task_spawn(NULL, replica_main, s,
+                           c->handlers[s->r.index].name ? &to : NULL);
   if (rc == 0) {
-    keel_task_options to = {.name = s->r.name};
-    rc = keel_task_spawn(&s->task, replica_main, s, &to);
-    if (rc == 0) {
-      c->running++;
-      return true;
-    }
+    c->running++;
+    return true;
   }
-  s->task = NULL;
+  keel_waitgroup_done(&c->wg);
   s->ended = s->started;
   s->state = KEEL_REPLICA_FAILED;
   s->err = keel_err_new("replicate", rc, "replica %s could not start: %s",
@@ -199,14 +213,10 @@ static void record_primary(struct call *c) {
   keel_hedge_record_at(c->o.hedge, s->ended, lat);
 }
 
+/* Waits until every started replica has stopped (Go's wg.Wait()). */
 static void join_all(struct call *c) {
-  for (size_t i = 0; i < c->next; i++) {
-    if (c->slots[i].task) {
-      (void)keel_task_join(c->slots[i].task, KEEL_FOREVER, NULL);
-      c->slots[i].task = NULL;
-    }
-    c->slots[i].seen = true;
-  }
+  (void)keel_waitgroup_wait(&c->wg, KEEL_FOREVER, NULL);
+  for (size_t i = 0; i < c->next; i++) c->slots[i].seen = true;
   c->running = 0;
 }
 
@@ -320,6 +330,7 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
   c->o = o;
   c->fatal = WINNER_NONE;
   atomic_init(&c->winner, WINNER_NONE);
+  keel_waitgroup_init(&c->wg);
   memcpy(c->handlers, handlers, n * sizeof *handlers);
   int rc = keel_ctx_with_cancel(ctx, &c->ctx);
   if (rc == 0) rc = keel_chan_make(&c->events, sizeof(size_t), n);
@@ -341,7 +352,8 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
     }
   }
 
-  c->start = keel_now();
+  c->timed = report || o.hedge || (o.detach && o.on_reaped);
+  c->start = c->timed ? keel_now() : 0;
   size_t initial = o.initial == 0 || o.initial > n ? n : o.initial;
   size_t max_running = n;
   int64_t delay = KEEL_FOREVER;
@@ -358,7 +370,7 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
   size_t none = WINNER_NONE;
   atomic_compare_exchange_strong(&c->winner, &none, WINNER_CLOSED);
   size_t w = atomic_load(&c->winner);
-  c->stopped_at = keel_now();
+  c->stopped_at = c->timed ? keel_now() : 0;
   keel_ctx_cancel(c->ctx);
 
   if (w < n) {
@@ -375,8 +387,8 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
 
   join_all(c);
   record_primary(c);
-  int64_t now = keel_now();
-  fill_stats(c, now);
+  int64_t now = c->timed ? keel_now() : 0;
+  if (c->timed) fill_stats(c, now);
   if (report) fill_report(c, report, now, report->replicas);
   if (o.detach && o.on_reaped) {
     keel_replicate_report rep;

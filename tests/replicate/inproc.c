@@ -14,6 +14,15 @@
 
 #define MS KEEL_MILLISECOND
 
+/* keel_replicate returns once every replica has stopped (its wait group);
+ * the runtime then frees each finished task a moment later. Wait for the
+ * count to come back, with a bound, so a leaked task fails the test. */
+static size_t tasks_settle(size_t base) {
+  int64_t until = keel_deadline_in(10 * KEEL_SECOND);
+  while (keel_task_count() > base && keel_now() < until) keel_sleep(50 * KEEL_MICROSECOND);
+  return keel_task_count();
+}
+
 /* arg: a behaviour. */
 enum { ANSWER, STALL, FAIL_UNAVAILABLE, FAIL_LIMIT, FAIL_FATAL };
 
@@ -59,7 +68,7 @@ KT_TEST(first_success_wins_and_losers_end) {
   KT_CHECK_EQ(v, 102);
   KT_CHECK_EQ(rep.winner, 2);
   KT_CHECK_EQ(rep.started, 4);
-  KT_CHECK_EQ(keel_task_count(), base);       /* every replica task ended */
+  KT_CHECK_EQ(tasks_settle(base), base);      /* every replica task ended */
   for (int i = 0; i < 4; i++) {
     if (i == 2) {
       KT_CHECK_EQ(st[i].state, KEEL_REPLICA_WON);
@@ -114,7 +123,7 @@ KT_TEST(fatal_failure_ends_the_call) {
   KT_CHECK(keel_err_has_code(err, KEEL_EPROTO));
   KT_CHECK_EQ(st[0].state, KEEL_REPLICA_CANCELED);
   KT_CHECK_EQ(st[2].state, KEEL_REPLICA_IDLE);   /* not started after a fatal one */
-  KT_CHECK_EQ(keel_task_count(), base);
+  KT_CHECK_EQ(tasks_settle(base), base);
   keel_err_release(err);
 }
 
@@ -172,7 +181,7 @@ KT_TEST(caller_cancel_stops_everything) {
   keel_err *err = NULL;
   KT_CHECK_EQ(keel_replicate(ctx, hs, 2, NULL, NULL, NULL, &err), KEEL_ECANCELED);
   KT_CHECK(keel_err_has_code(err, KEEL_ECANCELED));
-  KT_CHECK_EQ(keel_task_count(), base);
+  KT_CHECK_EQ(tasks_settle(base), base);
   keel_err_release(err);
   keel_ctx_release(ctx);
 }
@@ -292,9 +301,7 @@ KT_TEST(detached_call_returns_at_once_and_reaps_later) {
   KT_CHECK_EQ(r.states[0], KEEL_REPLICA_CANCELED);
   KT_CHECK_EQ(r.states[2], KEEL_REPLICA_CANCELED);
   /* the reaper task itself ends right after on_reaped returns */
-  int64_t until = keel_deadline_in(10 * KEEL_SECOND);
-  while (keel_task_count() > base && keel_now() < until) keel_sleep(KEEL_MILLISECOND);
-  KT_CHECK_EQ(keel_task_count(), base);
+  KT_CHECK_EQ(tasks_settle(base), base);
   keel_chan_release(r.done);
 }
 
@@ -409,10 +416,8 @@ KT_TEST(stress_concurrent_calls) {
   }
   KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
   KT_CHECK_EQ(atomic_load(&bad), 0);
-  /* detached calls reap in the background: give them a bounded moment */
-  int64_t until = keel_deadline_in(10 * KEEL_SECOND);
-  while (keel_task_count() > base && keel_now() < until) keel_sleep(KEEL_MILLISECOND);
-  KT_CHECK_EQ(keel_task_count(), base);
+  /* detached calls reap in the background */
+  KT_CHECK_EQ(tasks_settle(base), base);
   keel_hedge_free(h);
 }
 

@@ -3,6 +3,7 @@
  * running) and our descriptor table is as it was. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +16,21 @@
 
 #define MS KEEL_MILLISECOND
 
+/* The runtime opens its own descriptors (poller, timers) on first use; start
+ * it before the first count so that only our call's descriptors count. */
+static void warm_up(void) {
+  static bool done;
+  if (done) return;
+  done = true;
+  keel_err_release(keel_err_new("test", KEEL_EFAILED, "warm-up"));
+  const char *t[] = {"true", NULL};
+  keel_replicate_cmd cmds[] = {{t, NULL}};
+  keel_replicate_output out;
+  if (keel_replicate_procs(NULL, cmds, 1, NULL, &out, NULL, NULL) == 0) free(out.data);
+}
+
 static int count_fds(void) {
+  warm_up();
   DIR *d = opendir("/proc/self/fd");
   if (!d) return -1;
   int n = 0;
@@ -175,6 +190,21 @@ KT_TEST(too_much_output_fails_that_child) {
   KT_CHECK(keel_err_has_code(err, KEEL_ELIMIT));
   keel_err_release(err);
   KT_CHECK_EQ(children_now(), 0);
+}
+
+KT_TEST(children_inherit_only_stdio) {
+  /* A descriptor someone opened without O_CLOEXEC must not reach the
+   * child: ls of its own fd directory sees 0, 1, 2 and ls's directory. */
+  int careless = open("/dev/null", O_RDONLY);
+  KT_CHECK(careless > 2);
+  const char *ls[] = {"sh", "-c", "ls /proc/self/fd | wc -l", NULL};
+  keel_replicate_cmd cmds[] = {{ls, NULL}};
+  keel_replicate_output out;
+  int rc = keel_replicate_procs(NULL, cmds, 1, NULL, &out, NULL, NULL);
+  close(careless);
+  KT_CHECK_EQ(rc, 0);
+  KT_CHECK_EQ(atoi(out.data), 4);
+  free(out.data);
 }
 
 KT_TEST(large_output_is_read_whole) {
