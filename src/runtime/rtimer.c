@@ -171,6 +171,7 @@ static void *timer_main(void *arg) {
       atomic_store_explicit(&timer_deep, 0, memory_order_relaxed);
       if (next_sysmon < until) until = next_sysmon;
     }
+    if (tm.stopping) break;  /* may have been set while sysmon ran unlocked */
     tm.sleeping_until = until;
     uint32_t seq = atomic_load_explicit(&tm.wake_word, memory_order_acquire);
     pthread_mutex_unlock(&tm.lock);

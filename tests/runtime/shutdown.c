@@ -1,0 +1,119 @@
+/* keel_runtime_shutdown: waits for tasks, leaves no thread behind, and the
+ * runtime starts again on next use (or explicitly, with options). */
+#include <dirent.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "rt_test.h"
+#include "runtime/rtimer.h"
+
+static int count_threads(void) {
+  DIR *d = opendir("/proc/self/task");
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) if (e->d_name[0] != '.') n++;
+  closedir(d);
+  return n;
+}
+
+static void small_work(void *arg) {
+  keel_waitgroup *wg = arg;
+  keel_task_yield();
+  keel_sleep(100 * KEEL_MICROSECOND);
+  keel_waitgroup_done(wg);
+}
+static void noop(void *arg) { (void)arg; }
+static void fd_touch(void *arg) {
+  int *p = arg;
+  keel_fd_wait(p[1], KEEL_FD_WRITE, KEEL_FOREVER, NULL);
+}
+
+static void use_everything(void) {
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  for (int i = 0; i < 100; i++) {
+    keel_waitgroup_add(&wg, 1);
+    keel_task_spawn(NULL, small_work, &wg, NULL);
+  }
+  keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL);
+  int p[2];
+  if (pipe(p) == 0) {
+    keel_task *h;
+    keel_task_spawn(&h, fd_touch, p, NULL);
+    keel_task_join(h, KEEL_FOREVER, NULL);
+    close(p[0]);
+    close(p[1]);
+  }
+  keel_offload(noop, NULL, NULL, KEEL_FOREVER, NULL);
+}
+
+KT_TEST(shutdown_and_restart_leave_no_threads) {
+  int base = count_threads();
+  KT_CHECK_EQ(base, 1);
+  for (int round = 0; round < 3; round++) {
+    use_everything();
+    KT_CHECK(count_threads() > base);
+    KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+    KT_CHECK_EQ(count_threads(), base);
+    KT_CHECK_EQ(keel_task_count(), 0);
+  }
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);  /* stopping a stopped runtime */
+}
+
+struct wid { _Atomic int seen[8]; };
+static void record_worker(void *arg) {
+  (void)arg;
+}
+
+KT_TEST(explicit_start_with_options) {
+  keel_runtime_options o = {.workers = 3, .stack_size = 32 << 10};
+  KT_CHECK_EQ(keel_runtime_start(&o), 0);
+  KT_CHECK_EQ(keel_runtime_start(&o), KEEL_ESTATE);
+  KT_CHECK_EQ(count_threads(), 1 + 3 + 1);  /* workers + timer thread */
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, record_worker, NULL, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+  KT_CHECK_EQ(count_threads(), 1);
+  keel_runtime_options bad = {.workers = -1};
+  KT_CHECK_EQ(keel_runtime_start(&bad), KEEL_EINVAL);
+  KT_CHECK_EQ(count_threads(), 1);
+}
+
+KT_TEST(keel_workers_env) {
+  setenv("KEEL_WORKERS", "2", 1);
+  keel_task *h;
+  KT_CHECK_EQ(keel_task_spawn(&h, noop, NULL, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(h, KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(count_threads(), 1 + 2 + 1);
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+  unsetenv("KEEL_WORKERS");
+}
+
+/* Shutdown waits for running tasks to finish. */
+static void finisher(void *arg) {
+  keel_sleep(5 * KEEL_MILLISECOND);
+  atomic_store((_Atomic int *)arg, 1);
+}
+
+KT_TEST(shutdown_waits_for_tasks) {
+  _Atomic int done = 0;
+  KT_CHECK_EQ(keel_task_spawn(NULL, finisher, &done, NULL), 0);
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+  KT_CHECK_EQ(atomic_load(&done), 1);
+  KT_CHECK_EQ(count_threads(), 1);
+}
+
+static void spawn_after(void *arg) {
+  keel_sleep(2 * KEEL_MILLISECOND);
+  *(int *)arg = keel_task_spawn(NULL, noop, NULL, NULL);
+}
+
+KT_TEST(spawn_during_shutdown_is_eshutdown) {
+  int rc = 1;
+  KT_CHECK_EQ(keel_task_spawn(NULL, spawn_after, &rc, NULL), 0);
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+  KT_CHECK_EQ(rc, KEEL_ESHUTDOWN);
+}
+
+KT_MAIN()
