@@ -2,9 +2,9 @@
  *
  * Invariants (ctx_internal.h has the node's):
  *   - canceling never recurses: ctx_cancel_tree marks a node, detaches its
- *     children under its lock into a private work list (taking a reference
- *     to each still alive), unlinks the node from its own parent, then visits
- *     the work list; stack depth is constant whatever the tree's shape;
+ *     children under its lock into a private work list, unlinks the node
+ *     from its own parent, then visits the work list; stack depth is
+ *     constant whatever the tree's shape;
  *   - the root of a cancel is never touched once its children are visited
  *     (releasing a visited child may drop the root's last reference); a
  *     deadline callback holds a reference on its node, and if it drops the
@@ -13,10 +13,14 @@
  *   - a node reaching zero references is canceled (which unlinks it), its
  *     timer stopped (waiting out a running callback), then freed; only then
  *     is its parent released, so the node's link owner outlives the unlink. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctx/ctx_internal.h"
+
+_Static_assert(offsetof(struct keel_ctx, token) == 64,
+               "the fields a cancel walk touches first fit one cache line");
 
 static keel_ctx background = {
     .head = {NULL},
@@ -46,12 +50,20 @@ static bool try_retain(keel_ctx *c) {
   return false;
 }
 
+/* The end of every work list (a node's `work` is non-NULL while listed). */
+static keel_ctx work_end;
+#define WORK_END (&work_end)
+
+static void wait_null(_Atomic(keel_ctx *) *word);
+
 /* Frees a node whose count reached zero. Does not release the parent. */
 static void ctx_free(keel_ctx *c) {
   if (c->kind == CTX_CANCEL)
     ctx_cancel_tree(c, KEEL_ECANCELED, NULL);   /* no-op if done; unlinks */
   else if (c->kind == CTX_AFTER)
     ctx_unlink(c);
+  /* Unlinked by now; a canceler that detached c first may still visit it. */
+  wait_null(&c->work);
   if (c->has_timer) {
     keel_rtimer_stop(&c->u.d.timer);            /* waits out the callback */
     keel_err_release(c->u.d.cause);
@@ -85,7 +97,8 @@ keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind) {
   c->parent = keel_ctx_retain(parent);
   c->deadline = parent->deadline;
   atomic_init(&c->link, NULL);
-  c->prev = c->next = c->work = c->children = NULL;
+  c->prev = c->next = c->children = c->last = NULL;
+  atomic_init(&c->work, NULL);
   c->nchildren = 0;
   c->cause = NULL;
   atomic_init(&c->done, NULL);
@@ -124,14 +137,29 @@ bool ctx_link(keel_ctx *c, int *code, keel_err **cause) {
     ctx_unlock(owner);
     return false;
   }
-  c->prev = NULL;
-  c->next = owner->children;
-  if (owner->children) owner->children->prev = c;
-  owner->children = c;
+  c->next = NULL;
+  c->prev = owner->last;
+  if (owner->last) owner->last->next = c;
+  else owner->children = c;
+  owner->last = c;
   owner->nchildren++;
   atomic_store_explicit(&c->link, owner, memory_order_release);
   ctx_unlock(owner);
   return true;
+}
+
+/* Spins (yielding) until *word is NULL: a canceler that took c's list is
+ * about to reach c. Short: a visit is a few stores, never a block. */
+static void wait_null(_Atomic(keel_ctx *) *word) {
+  unsigned spins = 0;
+  while (atomic_load_explicit(word, memory_order_acquire) != NULL) {
+    if (++spins < 100) {
+      ctx_relax();
+    } else {
+      keel_task_yield();   /* the canceler may be a task on this worker */
+      sched_yield();
+    }
+  }
 }
 
 void ctx_unlink(keel_ctx *c) {
@@ -139,15 +167,23 @@ void ctx_unlink(keel_ctx *c) {
   keel_ctx *owner = atomic_load_explicit(&c->link, memory_order_acquire);
   if (!owner) return;
   ctx_lock(owner);
-  if (atomic_load_explicit(&c->link, memory_order_relaxed) == owner) {
+  if (atomic_load_explicit(&c->link, memory_order_relaxed) != owner) {
+    ctx_unlock(owner);
+  } else if (owner->code == 0) {
     if (c->prev) c->prev->next = c->next;
     else owner->children = c->next;
     if (c->next) c->next->prev = c->prev;
+    else owner->last = c->prev;
     c->prev = c->next = NULL;
     owner->nchildren--;
     atomic_store_explicit(&c->link, NULL, memory_order_relaxed);
+    ctx_unlock(owner);
+  } else {
+    /* The owner is canceled and a canceler took its whole list: c's next
+     * pointer is its to follow. Wait until it has passed c. */
+    ctx_unlock(owner);
+    wait_null(&c->link);
   }
-  ctx_unlock(owner);
 }
 
 /* Links c below its parent's cancelable node, or cancels it at once when
@@ -263,29 +299,39 @@ int keel_ctx_without_cancel(keel_ctx *parent, keel_ctx **out) {
 
 /* ---- cancellation --------------------------------------------------------- */
 
-/* Marks n done (once) and moves its children to *work, each with a
- * reference taken (children already on their way to free are skipped: they
- * cancel themselves). Wakes what waits on n. */
-static void mark(keel_ctx *n, int code, keel_err *cause, keel_ctx **work) {
+/* A canceler's private FIFO of nodes to visit, threaded through `work`
+ * (WORK_END ends it; a node's `work` is non-NULL while it is queued). */
+typedef struct work_queue {
+  keel_ctx *head, *tail;
+} work_queue;
+
+static inline void enqueue(work_queue *q, keel_ctx *k) {
+  __builtin_prefetch(k, 1);
+  __builtin_prefetch((char *)k + 64, 1);
+  atomic_store_explicit(&k->work, WORK_END, memory_order_relaxed);
+  if (q->tail) atomic_store_explicit(&q->tail->work, k, memory_order_relaxed);
+  else q->head = k;
+  q->tail = k;
+}
+
+/* Marks n done (once) and takes its whole child list, queueing only its
+ * first child: the walk reaches each next sibling from the one before.
+ * (Children of a canceled node stay on the taken list, unchanged, until the
+ * walk passes them: ctx_unlink waits for that.) Wakes what waits on n. */
+static void mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
   ctx_lock(n);
   if (n->code) {
     ctx_unlock(n);
     return;
   }
   n->code = code;
-  n->cause = cause ? keel_err_retain(cause) : NULL;
+  if (cause) n->cause = keel_err_retain(cause);
   keel_chan *done = atomic_load_explicit(&n->done, memory_order_relaxed);
-  keel_ctx *k = n->children, *next;
-  n->children = NULL;
-  n->nchildren = 0;
-  for (; k; k = next) {
-    next = k->next;
-    k->prev = k->next = NULL;
-    atomic_store_explicit(&k->link, NULL, memory_order_relaxed);
-    if (try_retain(k)) {
-      k->work = *work;
-      *work = k;
-    }
+  keel_ctx *first = n->children;
+  if (first) {
+    n->children = n->last = NULL;
+    n->nchildren = 0;
+    enqueue(q, first);
   }
   ctx_unlock(n);
   keel_cancel_fire(&n->token, code);
@@ -294,18 +340,32 @@ static void mark(keel_ctx *n, int code, keel_err *cause, keel_ctx **work) {
 }
 
 void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause) {
-  keel_ctx *work = NULL;
-  mark(c, code, cause, &work);
+  work_queue q = {NULL, NULL};
+  mark(c, code, cause, &q);
   ctx_unlink(c);
-  /* From here on c may be freed by a release below: do not touch it. */
-  while (work) {
-    keel_ctx *n = work;
-    work = n->work;
+  /* Breadth first. A queued node stays allocated and on its taken list
+   * until the walk clears its `link` and then its `work` (its unlink and
+   * free wait for those), so the walk needs no references. Queueing the
+   * next sibling (prefetched) before visiting a node keeps many misses in
+   * flight instead of one sibling chain at a time. */
+  while (q.head) {
+    keel_ctx *n = q.head;
+    keel_ctx *sibling = n->next;
+    if (sibling) enqueue(&q, sibling);
+    keel_ctx *ahead = atomic_load_explicit(&n->work, memory_order_relaxed);
+    if (ahead != WORK_END) {   /* queued a while ago: its line is here */
+      keel_chan *d = atomic_load_explicit(&ahead->done, memory_order_relaxed);
+      if (d) __builtin_prefetch(d, 1);
+    }
+    atomic_store_explicit(&n->link, NULL, memory_order_release);
     if (n->kind == CTX_AFTER)
       ctx_after_fire(n);
     else
-      mark(n, code, cause, &work);
-    keel_ctx_release(n);
+      mark(n, code, cause, &q);
+    keel_ctx *next = atomic_load_explicit(&n->work, memory_order_relaxed);
+    if (next == WORK_END) q.head = q.tail = NULL;
+    else q.head = next;
+    atomic_store_explicit(&n->work, NULL, memory_order_release);
   }
 }
 

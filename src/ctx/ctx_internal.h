@@ -15,12 +15,17 @@
  *     code goes non-zero once, under the lock, before the token fires and
  *     before done closes, so err != 0 is visible once done is closed and a
  *     reader that saw err != 0 (acquire) may read cause without the lock;
+ *   - a child list is in creation order (append at `last`); a canceler visits
+ *     breadth first, so a tree is walked roughly in allocation order, which
+ *     the hardware prefetcher follows (the walk is bound by cache misses);
  *   - lock order: a node's lock, then nothing else. A canceler holds one lock
- *     at a time (it detaches a node's children under that node's lock, takes
- *     a reference to each that is still alive, and visits them afterwards);
- *   - a node whose count reached zero is being freed by exactly one thread;
- *     others may still see it in a child list until it has unlinked itself,
- *     and must only try_retain it there (which fails). */
+ *     at a time: it detaches a node's children under that node's lock into
+ *     its private work queue (threaded through `work`, set before `link` is
+ *     cleared) and visits them afterwards, clearing `work` when done;
+ *   - a node is freed by the one thread that dropped its count to zero, and
+ *     only once no canceler has it in a work list (`work` is NULL): the free
+ *     waits for that, so a canceler needs no reference to the nodes it
+ *     visits (the wait is short: a visit is a few stores, never a block). */
 #ifndef KEEL_CTX_INTERNAL_H
 #define KEEL_CTX_INTERNAL_H
 
@@ -42,24 +47,31 @@ enum ctx_kind {
 
 enum after_state { AFTER_ARMED, AFTER_FIRED, AFTER_STOPPED };
 
+/* Field order is for the cancel walk of a big tree, which is bound by cache
+ * misses: what a parent touches in each child while detaching it (link,
+ * work, next, refs) and what marking the child touches (lock, code,
+ * children, done) share the first 64 bytes; the token and cause the next. */
 struct keel_ctx {
   struct keel_ctx_head_ head;   /* first: keel_ctx_is_canceled reads it */
   _Atomic size_t refs;
-  uint8_t kind;
-  int code;                     /* own lock: 0, then the cancel code */
-  bool has_timer;
+  _Atomic(keel_ctx *) link;     /* owner of the list we are in, or NULL */
+  _Atomic(keel_ctx *) work;     /* non-NULL while in a canceler's work list */
+  keel_ctx *next;               /* sibling: link's lock */
   _Atomic int lock;
+  int code;                     /* own lock: 0, then the cancel code */
+  keel_ctx *children;           /* own lock */
+  _Atomic(keel_chan *) done;    /* own lock to create; read lock-free */
+  /* second line */
+  keel_cancel token;
+  keel_err *cause;              /* own lock; set before the token fires */
+  uint8_t kind;
+  bool has_timer;
+  size_t nchildren;             /* own lock */
+  keel_ctx *last;               /* own lock: the newest child */
+  keel_ctx *prev;               /* sibling: link's lock */
   keel_ctx *parent;             /* counted reference; NULL for background */
   keel_ctx *src;                /* nearest cancelable self-or-ancestor */
   int64_t deadline;             /* effective: min over the chain; FOREVER */
-  _Atomic(keel_ctx *) link;     /* owner of the list we are in, or NULL */
-  keel_ctx *prev, *next;        /* siblings: link's lock */
-  keel_ctx *work;               /* a canceler's private work list */
-  keel_ctx *children;           /* own lock */
-  size_t nchildren;             /* own lock */
-  keel_err *cause;              /* own lock; set before the token fires */
-  _Atomic(keel_chan *) done;    /* own lock to create; read lock-free */
-  keel_cancel token;
   union {
     struct { const void *key; void *value; } v;              /* CTX_VALUE */
     struct { keel_rtimer timer; keel_err *cause; } d;        /* deadline */

@@ -53,7 +53,7 @@ static int repeat_start(keel_ctx *ctx, const void *values, size_t count,
   s->arg = arg;
   s->count = count;
   s->elem_size = elem_size;
-  if (!fn && bytes) memcpy(s->values, values, bytes);
+  if (!fn && values && bytes) memcpy(s->values, values, bytes);
   rc = stage_spawn(repeat_run, s, name);
   if (rc) {
     keel_ctx_release(ctx);

@@ -242,6 +242,48 @@ KT_TEST(deadline_fires_while_released) {
   }
 }
 
+/* ---- children cancel and release themselves while the tree is walked ---- */
+
+typedef struct self_cancel { keel_ctx **kids; int from, n; } self_cancel;
+static void cancel_own_kids(void *arg) {
+  self_cancel *s = arg;
+  for (int i = s->from; i < s->from + s->n; i++) {
+    if (i % 2) keel_ctx_cancel(s->kids[i]);
+    keel_ctx_release(s->kids[i]);
+  }
+}
+
+KT_TEST(children_leave_while_the_parent_walk_runs) {
+  int n = rounds(100);
+  enum { K = 2000 };
+  keel_ctx **kids = malloc(sizeof *kids * K), **grand = malloc(sizeof *grand * K);
+  for (int r = 0; r < n; r++) {
+    keel_ctx *root;
+    KT_CHECK_EQ(keel_ctx_with_cancel(keel_ctx_background(), &root), 0);
+    for (int i = 0; i < K; i++) {
+      KT_CHECK_EQ(keel_ctx_with_cancel(root, &kids[i]), 0);
+      KT_CHECK_EQ(keel_ctx_with_cancel(kids[i], &grand[i]), 0);
+      keel_ctx_done(grand[i]);
+    }
+    self_cancel sc[2] = {{kids, 0, K / 2}, {kids, K / 2, K / 2}};
+    keel_task *t[2];
+    for (int k = 0; k < 2; k++)
+      KT_CHECK_EQ(keel_task_spawn(&t[k], cancel_own_kids, &sc[k], NULL), 0);
+    keel_ctx_cancel(root);
+    for (int k = 0; k < 2; k++) KT_CHECK_EQ(keel_task_join(t[k], KEEL_FOREVER, NULL), 0);
+    for (int i = 0; i < K; i++) {
+      KT_CHECK(keel_ctx_err(grand[i]) != 0);
+      KT_CHECK_EQ(keel_chan_recv(keel_ctx_done(grand[i]), NULL, KEEL_NOWAIT),
+                  KEEL_ECLOSED);
+      keel_ctx_release(grand[i]);
+    }
+    KT_CHECK_EQ(keel_ctx_child_count(root), 0);
+    keel_ctx_release(root);
+  }
+  free(kids);
+  free(grand);
+}
+
 KT_TEST(zz_runtime_shuts_down) {
   KT_CHECK_EQ(keel_runtime_shutdown(), 0);
   KT_CHECK_EQ(keel_task_count(), 0);
