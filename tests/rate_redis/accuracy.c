@@ -98,10 +98,10 @@ KT_TEST(four_processes_share_one_limit) {
   /* children get a second to start; they stop a little after the window */
   int64_t stop_us = redis_now_us(&s) + (int64_t)(seconds + 2) * 1000000;
   pid_t pids[PROCS];
-  char outs[PROCS][128];
+  char outs[PROCS][320];
   for (int i = 0; i < PROCS; i++) {
     snprintf(outs[i], sizeof outs[i], "%s/child%d.bin", s.dir, i);
-    char spec[512];
+    char spec[1024];
     snprintf(spec, sizeof spec, "%s|%lld|%s", s.url, (long long)stop_us, outs[i]);
     pids[i] = fork();
     if (pids[i] == 0) {

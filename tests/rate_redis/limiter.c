@@ -275,6 +275,7 @@ KT_TEST(bad_options_get_clear_errors) {
 KT_TEST(zz_teardown) {
   rrh_stop(&srv);
   up = false;
+  KT_CHECK_EQ(keel_task_count(), 0);   /* pools join their connection tasks */
   KT_CHECK_EQ(keel_runtime_shutdown(), 0);
 }
 
