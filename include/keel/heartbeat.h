@@ -5,14 +5,23 @@
  * A worker owns a keel_heartbeat and hands its pulse channel (elements are
  * keel_pulse) to whoever watches it. Two kinds, as in the book:
  *
- *   - interval heartbeats (interval > 0): a ticker fires every interval and
- *     the worker pulses at each tick. Every wait of the worker must also
- *     service the ticker, so use the helpers below for every wait:
+ *   - interval heartbeats (interval > 0): a pulse every interval while the
+ *     worker waits for work or to send a result. Every wait of the worker
+ *     must service the pulse, so use the helpers below for every wait:
  *       keel_heartbeat_send_result  send a result    (pulsing while it waits)
  *       keel_heartbeat_recv         receive work     (pulsing while it waits)
  *       keel_heartbeat_sleep        wait a while     (pulsing while it waits)
  *       keel_heartbeat_select       any select       (pulsing while it waits)
  *     Each returns when its own operation completes or the context is done.
+ *     How the pulse is serviced: the book's worker wakes at every tick to
+ *     pulse and goes back to its select. keel's heartbeat owns a runtime
+ *     timer that pulses on the worker's behalf while the worker is parked in
+ *     one of these waits (and, for a tick that came while the worker was
+ *     busy, at the start of its next wait, as Go's buffered tick would). So
+ *     a pulse still means "the worker reached a wait and sits in it", an
+ *     idle worker is never woken just to pulse, and a worker that is busy,
+ *     stuck in a computation or gone does not pulse. A worker with its own
+ *     select brackets it with keel_heartbeat_waiting(hb, true/false).
  *
  *   - work-unit heartbeats (interval == 0): call keel_heartbeat_pulse at the
  *     start of each unit of work, in its own statement, separate from the
@@ -58,36 +67,48 @@ extern "C" {
 typedef struct keel_pulse {
   uint64_t seq;       /* 1, 2, 3, ... per heartbeat (gaps: pulses nobody took) */
   uint64_t progress;  /* units of work finished so far, as the worker counted */
-  int64_t at;         /* keel_now() when the pulse was sent */
+  int64_t at;         /* keel_now() of the tick (interval pulses) or of the
+                         send (keel_heartbeat_pulse) */
 } keel_pulse;
 
 typedef struct keel_heartbeat keel_heartbeat;
 
 typedef struct keel_heartbeat_options {
-  /* > 0: pulse every interval (a ticker). 0: work-unit pulses only. */
+  /* > 0: pulse every interval (a timer). 0: work-unit pulses only. */
   int64_t interval;
-  /* Optional tick source used instead of a timer: a channel of int64_t whose
-   * every element means "pulse now" (tests drive pulses with it; benchmarks
-   * measure the pulse path without a timer). Retained by the heartbeat. */
+  /* Optional tick source used instead of the timer: a channel of int64_t
+   * whose every element means "pulse now, stamped with this time"; the waits
+   * select on it and pulse themselves, as the book's loop does (tests drive
+   * pulses deterministically with it). Retained by the heartbeat. */
   keel_chan *tick;
+  /* Optional pulse channel (keel_pulse elements, retained) instead of a new
+   * one; the heartbeat does not close a channel it did not make. */
+  keel_chan *chan;
 } keel_heartbeat_options;
 
 /* A new heartbeat with a pulse channel of capacity 1 (elements: keel_pulse).
- * interval > 0 starts a ticker; 0 makes a work-unit heartbeat. Errors:
+ * interval > 0 starts a timer; 0 makes a work-unit heartbeat. Errors:
  * KEEL_EINVAL (out NULL, interval < 0), KEEL_ENOMEM. Any thread. */
 int keel_heartbeat_make(keel_heartbeat **out, int64_t interval);
 int keel_heartbeat_make_opts(keel_heartbeat **out,
                              const keel_heartbeat_options *opts);
 
-/* Stops the ticker, closes the pulse channel if still open, drops the
- * heartbeat's reference to it. NULL is a no-op. The worker calls it last. */
+/* Stops the timer, closes the pulse channel (if the heartbeat made it and it
+ * is still open), drops the heartbeat's references. NULL is a no-op. The
+ * worker calls it last. */
 void keel_heartbeat_free(keel_heartbeat *hb);
 
 /* The pulse channel (borrowed; keel_chan_retain it to hand it out). */
 keel_chan *keel_heartbeat_chan(const keel_heartbeat *hb);
-/* The tick channel (int64_t elements), NULL for a work-unit heartbeat. For
- * workers that write their own select: on a tick, call keel_heartbeat_pulse. */
+/* The injected tick channel (options.tick), or NULL. A worker that writes its
+ * own select with an injected tick adds it as a case and, on a tick, calls
+ * keel_heartbeat_pulse. */
 keel_chan *keel_heartbeat_tick(const keel_heartbeat *hb);
+
+/* For a worker that writes its own select (interval heartbeats with the
+ * timer): call with true just before the select and false just after; the
+ * timer pulses for the worker in between. Calls nest. Any task. */
+void keel_heartbeat_waiting(keel_heartbeat *hb, bool waiting);
 
 /* Sends one pulse without blocking. 0 when it went out, KEEL_EAGAIN when the
  * buffer was full (nobody took the last one: dropped, by design),
@@ -97,6 +118,8 @@ int keel_heartbeat_pulse(keel_heartbeat *hb);
 /* Counts n more finished units; later pulses carry the new total. */
 void keel_heartbeat_add_progress(keel_heartbeat *hb, uint64_t n);
 uint64_t keel_heartbeat_progress(const keel_heartbeat *hb);
+/* Pulses attempted so far (sent or dropped): the last pulse's seq. */
+uint64_t keel_heartbeat_pulses(const keel_heartbeat *hb);
 
 /* Closes the pulse channel now (watchers see KEEL_ECLOSED: the worker ended).
  * Later pulses return KEEL_ECLOSED. Idempotent. */

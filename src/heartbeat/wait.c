@@ -1,13 +1,20 @@
 /* wait.c — waiting while pulsing: every wait of an interval-heartbeat worker
- * also services the ticker (the book's for-select with `case <-pulse`).
+ * also services the pulse (the book's for-select with `case <-pulse`).
+ *
+ * Two ways to service it:
+ *   - the heartbeat's own timer (the usual case): the wait announces itself
+ *     (keel_heartbeat_waiting) and selects only over the caller's cases and
+ *     ctx's done; the timer pulses on the worker's behalf while it is
+ *     parked, so an idle worker is never woken just to pulse;
+ *   - an injected tick channel (tests, custom clocks): the wait also selects
+ *     on the tick and pulses itself, looping, as the book's code does.
  *
  * Invariants:
  *   - the caller's cases come first in the select array, so their indexes
  *     are returned unchanged; the tick and ctx's done follow;
- *   - a tick never ends the wait: it pulses (non-blocking) and loops;
- *   - a closed tick channel (cannot happen with our own timer, may with a
- *     user's tick source) is dropped from the select, not spun on;
- *   - ctx's done wins only by being selected; its code is ctx's error. */
+ *   - a tick never ends the wait; a closed tick channel is dropped from the
+ *     select, not spun on;
+ *   - `waiting` is raised for exactly the duration of the select calls. */
 #include "heartbeat/heartbeat_private.h"
 
 static int ctx_code(keel_ctx *ctx) {
@@ -26,24 +33,29 @@ static int pulse_select(keel_heartbeat *hb, keel_ctx *ctx,
                               .elem = &tick_value};
   all[n + 1] = (keel_select_case){.chan = ctx ? keel_ctx_done(ctx) : NULL,
                                   .op = KEEL_SELECT_RECV};
+  keel_heartbeat_waiting(hb, true);
+  int r;
   for (;;) {
-    int r = keel_chan_select(all, n + 2, deadline);
+    r = keel_chan_select(all, n + 2, deadline);
     /* A deadline that passed between two ticks reads as "would block". */
-    if (r == KEEL_EAGAIN && deadline != KEEL_NOWAIT) return KEEL_ETIMEDOUT;
-    if (r < 0) return r;
+    if (r == KEEL_EAGAIN && deadline != KEEL_NOWAIT) r = KEEL_ETIMEDOUT;
+    if (r < 0) break;
     if ((size_t)r < n) {
       cases[r].result = all[r].result;
-      return r;
+      break;
     }
     if ((size_t)r == n) {
       if (all[n].result == KEEL_ECLOSED)
         all[n].chan = NULL;
       else
-        keel_heartbeat_pulse(hb);
+        keel_heartbeat_pulse_at(hb, tick_value);
       continue;
     }
-    return ctx_code(ctx);
+    r = ctx_code(ctx);
+    break;
   }
+  keel_heartbeat_waiting(hb, false);
+  return r;
 }
 
 int keel_heartbeat_select(keel_heartbeat *hb, keel_ctx *ctx,

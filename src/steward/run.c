@@ -20,11 +20,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "keel/timer.h"
 #include "steward/steward_private.h"
 
 enum { W_IDLE, W_RUNNING, W_WAITING, W_DONE };
-enum { C_DONE, C_TICK, C_PULSE, C_EXIT };
+enum { C_DONE, C_PULSE, C_EXIT };
 
 struct ward_run {
   const keel_ward_spec *spec;
@@ -45,14 +44,12 @@ struct run {
   keel_ctx *shield;      /* ctx's values without its cancellation: the wards'
                             root, so that only the steward halts wards, in
                             reverse start order */
-  keel_chan *out;
-  keel_timer *tick;
+  keel_heartbeat *beat;  /* our own pulses, on the caller's channel, or NULL */
   keel_intensity *window;
   struct ward_run *w;
   keel_select_case *cases;
   int *case_kind;
   size_t *case_ward;
-  uint64_t seq, progress;
   keel_err *gave_up;
   keel_chan *ready;      /* closed after the first round of starts */
 };
@@ -76,10 +73,14 @@ static void emit(struct run *r, keel_steward_event_kind kind, size_t i,
   }
 }
 
-static void own_pulse(struct run *r) {
-  if (r->out == NULL) return;
-  keel_pulse p = {.seq = ++r->seq, .progress = r->progress, .at = keel_now()};
-  keel_chan_send(r->out, &p, KEEL_NOWAIT);
+/* Every wait of the steward is a heartbeat-aware wait: its own timer pulses
+ * for it while it is parked in one (see keel/heartbeat.h). */
+static int select_pulsing(struct run *r, keel_select_case *c, size_t n,
+                          int64_t deadline) {
+  keel_heartbeat_waiting(r->beat, true);
+  int k = keel_chan_select(c, n, deadline);
+  keel_heartbeat_waiting(r->beat, false);
+  return k;
 }
 
 static int64_t stop_timeout_of(const keel_ward_spec *spec) {
@@ -104,17 +105,10 @@ static void stop_ward(struct run *r, size_t i, bool announce) {
   int64_t limit = stop_timeout_of(w->spec);
   if (!w->hb_closed && w->hb != NULL && limit > 0) {
     int64_t deadline = keel_deadline_in(limit);
-    int64_t tick_value;
-    for (;;) {
-      keel_select_case c[2] = {
-          {.chan = w->hb, .op = KEEL_SELECT_RECV,
-           .elem = NULL},
-          {.chan = r->tick ? keel_timer_chan(r->tick) : NULL,
-           .op = KEEL_SELECT_RECV, .elem = &tick_value},
-      };
-      int k = keel_chan_select(c, 2, deadline);
-      if (k == 0 && c[0].result == KEEL_ECLOSED) break;
-      if (k == 1) own_pulse(r);
+    for (;;) {   /* drain its last pulses until the close */
+      keel_select_case c = {.chan = w->hb, .op = KEEL_SELECT_RECV, .elem = NULL};
+      int k = select_pulsing(r, &c, 1, deadline);
+      if (k == 0 && c.result == KEEL_ECLOSED) break;
       if (k == KEEL_ETIMEDOUT || k == KEEL_EAGAIN) {   /* EAGAIN: already past */
         err = keel_err_new("steward", KEEL_ETIMEDOUT,
                            "ward %s did not stop within %lld ms",
@@ -309,7 +303,6 @@ static void signal_ready(struct run *r) {
 
 static int loop(struct run *r) {
   keel_steward *s = r->s;
-  int64_t tick_value;
   unsigned char scratch[64];
   for (size_t i = 0; i < s->n; i++) {
     if (keel_ctx_err(r->ctx) != 0) return 0;
@@ -327,10 +320,6 @@ static int loop(struct run *r) {
     r->cases[k] = (keel_select_case){.chan = keel_ctx_done(r->ctx), .op = KEEL_SELECT_RECV};
     r->case_ward[k] = 0;
     r->case_kind[k++] = C_DONE;
-    r->cases[k] = (keel_select_case){.chan = r->tick ? keel_timer_chan(r->tick) : NULL,
-                                     .op = KEEL_SELECT_RECV, .elem = &tick_value};
-    r->case_ward[k] = 0;
-    r->case_kind[k++] = C_TICK;
     for (size_t i = 0; i < s->n; i++) {
       struct ward_run *w = &r->w[i];
       if (w->state == W_WAITING) {
@@ -360,7 +349,7 @@ static int loop(struct run *r) {
       }
     }
     if (!alive) return 0;   /* every ward ended for good */
-    int c = keel_chan_select(r->cases, k, deadline);
+    int c = select_pulsing(r, r->cases, k, deadline);
     if (c == KEEL_ETIMEDOUT || c == KEEL_EAGAIN) {   /* EAGAIN: already past */
       if (check_silence(r) < 0) return KEEL_ELIMIT;
       continue;
@@ -371,9 +360,6 @@ static int loop(struct run *r) {
     switch (r->case_kind[c]) {
       case C_DONE:
         return 0;
-      case C_TICK:
-        own_pulse(r);
-        break;
       case C_PULSE:
         if (r->cases[c].result == KEEL_ECLOSED) {
           w->hb_closed = true;
@@ -384,7 +370,7 @@ static int loop(struct run *r) {
           break;
         }
         w->last_sign = keel_now();
-        r->progress++;
+        keel_heartbeat_add_progress(r->beat, 1);   /* our pulses: wards' pulses seen */
         if (keel_chan_elem_size(w->hb) == sizeof(keel_pulse)) {
           keel_pulse p;
           memcpy(&p, scratch, sizeof p);
@@ -421,8 +407,8 @@ int keel_steward_run_ready(keel_steward *s, keel_ctx *ctx, int64_t pulse_interva
     if (ready != NULL) keel_chan_close(ready);
     return KEEL_EINVAL;
   }
-  struct run r = {.s = s, .ctx = ctx, .out = heartbeat, .ready = ready};
-  size_t ncases = 2 + 2 * s->n;
+  struct run r = {.s = s, .ctx = ctx, .ready = ready};
+  size_t ncases = 1 + 2 * s->n;
   r.w = calloc(s->n, sizeof *r.w);
   r.cases = calloc(ncases, sizeof *r.cases);
   r.case_kind = calloc(ncases, sizeof *r.case_kind);
@@ -433,8 +419,10 @@ int keel_steward_run_ready(keel_steward *s, keel_ctx *ctx, int64_t pulse_interva
   if (rc == 0) rc = keel_ctx_without_cancel(ctx, &r.shield);
   if (rc == 0 && s->opts.period > 0)
     rc = keel_intensity_make(&r.window, s->opts.max_restarts, s->opts.period);
-  if (rc == 0 && heartbeat != NULL && pulse_interval > 0)
-    rc = keel_timer_tick(&r.tick, pulse_interval);
+  if (rc == 0 && heartbeat != NULL && pulse_interval > 0) {
+    keel_heartbeat_options ho = {.interval = pulse_interval, .chan = heartbeat};
+    rc = keel_heartbeat_make_opts(&r.beat, &ho);
+  }
   if (rc == 0) {
     keel_steward_retain(s);
     for (size_t i = 0; i < s->n; i++) r.w[i].spec = &s->wards[i];
@@ -453,7 +441,7 @@ int keel_steward_run_ready(keel_steward *s, keel_ctx *ctx, int64_t pulse_interva
     keel_steward_release(s);
   }
   signal_ready(&r);
-  keel_timer_free(r.tick);
+  keel_heartbeat_free(r.beat);
   keel_ctx_release(r.shield);
   keel_intensity_free(r.window);
   free(r.case_ward);

@@ -143,4 +143,39 @@ KT_TEST(sleep_pulses_and_returns) {
   keel_heartbeat_free(hb);
 }
 
+KT_TEST(timer_pulses_only_for_a_waiting_worker) {
+  keel_heartbeat *hb;
+  KT_CHECK_EQ(keel_heartbeat_make(&hb, 2 * KEEL_MILLISECOND), 0);
+  keel_chan *c = keel_heartbeat_chan(hb);
+  keel_pulse p;
+  /* Busy (not in a wait): ticks come, but no pulse goes out ... */
+  keel_sleep(50 * KEEL_MILLISECOND);   /* the "work", not a synchronisation */
+  KT_CHECK_EQ(keel_chan_recv(c, &p, KEEL_NOWAIT), KEEL_EAGAIN);
+  KT_CHECK_EQ(keel_heartbeat_pulses(hb), 0);
+  /* ... until the worker reaches a wait: the missed tick is serviced at once. */
+  keel_heartbeat_waiting(hb, true);
+  KT_CHECK_EQ(keel_chan_recv(c, &p, KEEL_NOWAIT), 0);
+  KT_CHECK_EQ(p.seq, 1);
+  /* While it waits, the timer pulses for it. */
+  KT_CHECK_EQ(keel_chan_recv(c, &p, keel_deadline_in(10 * KEEL_SECOND)), 0);
+  KT_CHECK(p.seq >= 2);
+  keel_heartbeat_waiting(hb, false);
+  keel_heartbeat_free(hb);
+}
+
+KT_TEST(given_channel_is_used_and_not_closed) {
+  keel_chan *mine;
+  KT_CHECK_EQ(keel_chan_make(&mine, sizeof(keel_pulse), 4), 0);
+  keel_heartbeat_options o = {.chan = mine};
+  keel_heartbeat *hb;
+  KT_CHECK_EQ(keel_heartbeat_make_opts(&hb, &o), 0);
+  KT_CHECK(keel_heartbeat_chan(hb) == mine);
+  KT_CHECK_EQ(keel_heartbeat_pulse(hb), 0);
+  KT_CHECK_EQ(keel_heartbeat_pulse(hb), 0);   /* its buffer, not ours */
+  keel_heartbeat_free(hb);
+  KT_CHECK(!keel_chan_is_closed(mine));
+  KT_CHECK_EQ(keel_chan_len(mine), 2);
+  keel_chan_release(mine);
+}
+
 KT_MAIN()

@@ -377,6 +377,33 @@ KT_TEST(intensity_gives_up_run_from_a_thread) {
   keel_chan_release(events);
 }
 
+KT_TEST(steward_pulses_with_its_wards_progress) {
+  size_t base = keel_task_count();
+  struct tward w = {.id = 1};
+  keel_ward_spec spec = {.name = "busy", .start = tward_start, .arg = &w,
+                         .timeout = 5 * KEEL_SECOND, .pulse_interval = 5 * MS};
+  keel_steward *s;
+  KT_CHECK_EQ(keel_steward_make_group(&s, &spec, 1, NULL), 0);
+  keel_ctx *ctx;
+  keel_ctx_with_cancel(keel_ctx_background(), &ctx);
+  keel_chan *hb;
+  KT_CHECK_EQ(keel_steward_start(ctx, 5 * MS, s, &hb), 0);
+  /* The steward pulses while it watches; its progress counts its ward's
+   * pulses, so it moves. */
+  keel_pulse first, p;
+  KT_CHECK_EQ(keel_chan_recv(hb, &first, keel_deadline_in(EV_WAIT)), 0);
+  do {
+    KT_CHECK_EQ(keel_chan_recv(hb, &p, keel_deadline_in(EV_WAIT)), 0);
+  } while (p.progress <= first.progress);
+  KT_CHECK(p.seq > first.seq);
+  keel_ctx_cancel(ctx);
+  while (keel_chan_recv(hb, NULL, keel_deadline_in(EV_WAIT)) == 0) {}
+  KT_CHECK(kt_tasks_settle(base, 10 * KEEL_SECOND));
+  keel_chan_release(hb);
+  keel_ctx_release(ctx);
+  keel_steward_release(s);
+}
+
 KT_TEST(bad_arguments) {
   keel_steward *s;
   keel_ward_spec spec = {.start = tward_start};
