@@ -5,7 +5,9 @@
  * (burst 2) and 10 per minute for the key "tenant-42". They take turns, and
  * every admission is counted against the same buckets, so together they get
  * exactly what one would: 10 calls, then a refusal from the per-minute tier
- * with the retry-after Redis computed. Times are Redis's clock.
+ * with the retry-after Redis computed. Times are Redis's clock, shown on the
+ * 0.2 s grid of the per-second tier (rounded down), so that the output reads
+ * the same on a busy machine where a wake-up comes a few ms late.
  *
  * The tour starts its own redis-server on a free loopback port and stops it
  * at the end; without redis-server installed it says so and exits.
@@ -15,6 +17,9 @@
 #include "keel/rate_redis.h"
 #include "rate_redis_server.h"
 
+/* µs since the first call, rounded down to the per-second tier's 0.2 s grid */
+static double grid(int64_t us) { return (double)(us / 200000) * 0.2; }
+
 int main(void) {
   demo_redis server;
   if (!demo_redis_start(&server, true)) {
@@ -22,7 +27,7 @@ int main(void) {
            "(apt install redis-server to see it).\n");
     return 0;
   }
-  printf("started redis-server on 127.0.0.1:%d (no persistence)\n", server.port);
+  printf("started redis-server on a free loopback port (no persistence)\n");
 
   keel_rate_redis_config cfg;
   keel_err *err = NULL;
@@ -60,11 +65,11 @@ int main(void) {
     }
     if (i == 0) t0 = r.redis_time_us;
     printf("t=%.1fs  machine %c  call %2d admitted   (tokens left in the tightest tier: %lld)\n",
-           (double)(r.redis_time_us - t0) / 1e6, 'A' + m, i + 1, (long long)r.remaining);
+           grid(r.redis_time_us - t0), 'A' + m, i + 1, (long long)r.remaining);
   }
   keel_rate_redis_allow(lim[0], NULL, "tenant-42", &r);
   printf("t=%.1fs  machine A  call 11 %s by tier \"%s\": retry in about %.0f s\n",
-         (double)(r.redis_time_us - t0) / 1e6, r.allowed ? "admitted?!" : "refused",
+         grid(r.redis_time_us - t0), r.allowed ? "admitted?!" : "refused",
          r.refused_tier >= 0 ? tiers[r.refused_tier].name : "-", (double)r.retry_after / 1e9);
   keel_rate_redis_allow(lim[1], NULL, "tenant-42", &r);
   printf("         machine B  call 12 %s as well: the limit is the fleet's, not each machine's\n",
