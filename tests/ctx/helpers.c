@@ -61,7 +61,7 @@ KT_TEST(recv_send_hit_the_deadline) {
 /* A task blocked in a helper; main cancels it. */
 typedef struct blocked {
   keel_ctx *ctx;
-  keel_chan *ch;
+  keel_chan *ch, *send_ch;   /* only receivers / only senders */
   int which;
   keel_waitgroup *wg;
   keel_chan *started;
@@ -74,7 +74,7 @@ static void block_in_helper(void *arg) {
   keel_chan_send(b->started, NULL, KEEL_FOREVER);
   switch (b->which) {
     case 0: rc = keel_ctx_recv(b->ctx, b->ch, &v); break;
-    case 1: rc = keel_ctx_send(b->ctx, b->ch, &v); break;
+    case 1: rc = keel_ctx_send(b->ctx, b->send_ch, &v); break;
     case 2: {
       keel_select_case cs[2] = {{.chan = b->ch, .op = KEEL_SELECT_RECV, .elem = &v},
                                 {.chan = NULL, .op = KEEL_SELECT_RECV}};
@@ -88,8 +88,9 @@ static void block_in_helper(void *arg) {
 }
 
 KT_TEST(blocked_helpers_return_on_cancel_and_deadline) {
-  keel_chan *ch, *started;
+  keel_chan *ch, *send_ch, *started;
   KT_CHECK_EQ(keel_chan_make(&ch, sizeof(int), 0), 0);
+  KT_CHECK_EQ(keel_chan_make(&send_ch, sizeof(int), 0), 0);
   KT_CHECK_EQ(keel_chan_make(&started, 0, 16), 0);
   keel_waitgroup wg;
   keel_waitgroup_init(&wg);
@@ -99,7 +100,7 @@ KT_TEST(blocked_helpers_return_on_cancel_and_deadline) {
     blocked b[5];
     keel_task *t[5];
     for (int i = 0; i < 5; i++) {
-      b[i] = (blocked){.ctx = c, .ch = ch, .which = i, .wg = &wg, .started = started};
+      b[i] = (blocked){.ctx = c, .ch = ch, .send_ch = send_ch, .which = i, .wg = &wg, .started = started};
       atomic_init(&b[i].rc, 1);
       KT_CHECK_EQ(keel_task_spawn(&t[i], block_in_helper, &b[i], NULL), 0);
     }
@@ -113,6 +114,7 @@ KT_TEST(blocked_helpers_return_on_cancel_and_deadline) {
   }
   keel_waitgroup_done(&wg);
   keel_chan_release(ch);
+  keel_chan_release(send_ch);
   keel_chan_release(started);
 }
 
