@@ -127,10 +127,21 @@ double keel_rate_tokens(keel_rate_limiter *l);
 double keel_rate_tokens_at(keel_rate_limiter *l, int64_t now);
 
 /* Go's Allow / AllowN: true if n tokens could be taken at now (they are);
- * false otherwise (nothing changes). false for NULL or n < 0. Lock-free. */
+ * false otherwise (nothing changes). false for NULL or n < 0. Lock-free.
+ *
+ * The variants without `now` read keel_rate_now() themselves and, unlike
+ * Go's, never move the bucket's time backwards: they act at
+ * max(reading, bucket's last update). A caller whose reading went stale while
+ * others got in first acts as of their time instead of making the bucket
+ * refill the same interval twice (Go's Allow, which reads time.Now() before
+ * its lock, can), so the r x T + b bound holds against the times used.
+ * keel_rate_allow_stamped also reports that time (for logs and for tests).
+ * With an explicit `now` the semantics are Go's exactly, earlier readings
+ * included. */
 bool keel_rate_allow(keel_rate_limiter *l);                  /* n = 1, now */
 bool keel_rate_allow_n(keel_rate_limiter *l, int64_t n);     /* now */
 bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n);
+bool keel_rate_allow_stamped(keel_rate_limiter *l, int64_t n, int64_t *stamp);
 
 /* Go's SetLimitAt / SetBurstAt: the bucket is first brought up to date at
  * now with the old values. Reservations already made keep their time to act.
@@ -153,7 +164,8 @@ typedef struct keel_rate_reservation {
   keel_rate_limiter *limiter; /* borrowed */
 } keel_rate_reservation;
 
-/* Go's ReserveN(now, n): takes n tokens now, into debt if need be, and fills
+/* Go's ReserveN(now, n) (the variants without `now` act at max(reading,
+ * last update), as allow does): takes n tokens now, into debt if need be, and fills
  * *r with when the holder may act. r->ok is false (and nothing changes) when
  * n > burst with a finite limit, or with limit 0 when the remaining burst is
  * short. KEEL_EINVAL (and r->ok false) for NULL l or r, or n < 0. */
@@ -241,6 +253,8 @@ int keel_rate_multi_reserve_n_at(keel_rate_multi *m, int64_t now, int64_t n,
 /* The most restrictive member limit (the smallest, read now). */
 keel_rate_limit keel_rate_multi_limit(keel_rate_multi *m);
 size_t keel_rate_multi_count(const keel_rate_multi *m);
+/* The i-th member in wait order (a zeroed keel_rate_any when out of range). */
+keel_rate_any keel_rate_multi_member(const keel_rate_multi *m, size_t i);
 
 /* ---- keyed limiters ----------------------------------------------------------- */
 

@@ -217,15 +217,20 @@ static bool commit(keel_rate_limiter *l, rate_word w, const rate_core *old,
   return true;
 }
 
+/* clock: `now` is a reading of keel_rate_now() taken by us, not the caller's
+ * time; then the bucket's time never goes back (max(now, last)), so callers
+ * racing with stale readings cannot make it refill twice. */
 static keel_rate_reservation locked_reserve(keel_rate_limiter *l, int64_t now,
-                                            int64_t n, int64_t max_wait) {
+                                            bool clock, int64_t n,
+                                            int64_t max_wait) {
   keel_rate_reservation r;
   pthread_mutex_lock(&l->mu);
   for (;;) {
     rate_core old, c;
     rate_word w = snapshot(l, &old);
     c = old;
-    r = rate_core_reserve(&c, now, n, max_wait);
+    int64_t t = clock && now < old.last ? old.last : now;
+    r = rate_core_reserve(&c, t, n, max_wait);
     bool changed = r.ok && !rate_is_inf(old.limit);
     if (!changed || commit(l, w, &old, &c)) break;
   }
@@ -314,8 +319,8 @@ double keel_rate_tokens(keel_rate_limiter *l) {
 
 /* ---- allow: the lock-free path ------------------------------------------------------ */
 
-bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n) {
-  if (!l || n < 0) return false;
+static bool allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
+                       int64_t *stamp) {
   rate_word cur = state_peek(l);
   for (;;) {
     unsigned gen = word_gen(cur.hi);
@@ -325,58 +330,89 @@ bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n) {
       /* Go takes nothing; the answer only needs a limit that really was. */
       atomic_thread_fence(memory_order_acquire);
       uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_RELAXED);
-      if (word_gen(hi) == gen) return true;
+      if (word_gen(hi) == gen) {
+        if (stamp) *stamp = now;
+        return true;
+      }
       cur = state_peek(l);
       continue;
     }
     if (s.limit == 0 || off == OFF_NEVER) break;   /* the locked path */
     rate_core c = {bits_to_double(cur.lo), rate_add(s.base, off), 0, s.limit,
                    s.burst};
-    double tokens = rate_advance(&c, now) - (double)n;
+    int64_t t = clock && now < c.last ? c.last : now;
+    double tokens = rate_advance(&c, t) - (double)n;
     int64_t wait = 0;
     if (tokens < 0) wait = rate_duration_from_tokens(s.limit, -tokens);
     if (!(n <= s.burst && wait <= 0)) {
       if (state_cas(l, &cur, cur)) return false;
       continue;
     }
-    int64_t noff = rate_sub(now, s.base);
+    int64_t noff = rate_sub(t, s.base);
     if (!off_fits(noff)) break;
     rate_word d = {double_to_bits(tokens), word_hi(gen, true, noff)};
-    if (state_cas(l, &cur, d)) return true;
+    if (state_cas(l, &cur, d)) {
+      if (stamp) *stamp = t;
+      return true;
+    }
   }
-  return locked_reserve(l, now, n, 0).ok;
+  keel_rate_reservation r = locked_reserve(l, now, clock, n, 0);
+  if (r.ok && stamp) *stamp = r.time_to_act;
+  return r.ok;
+}
+
+bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n) {
+  if (!l || n < 0) return false;
+  return allow_impl(l, now, false, n, NULL);
 }
 
 bool keel_rate_allow_n(keel_rate_limiter *l, int64_t n) {
-  return keel_rate_allow_n_at(l, keel_rate_now(), n);
+  if (!l || n < 0) return false;
+  return allow_impl(l, keel_rate_now(), true, n, NULL);
 }
 
 bool keel_rate_allow(keel_rate_limiter *l) {
-  return keel_rate_allow_n_at(l, keel_rate_now(), 1);
+  if (!l) return false;
+  return allow_impl(l, keel_rate_now(), true, 1, NULL);
+}
+
+bool keel_rate_allow_stamped(keel_rate_limiter *l, int64_t n, int64_t *stamp) {
+  if (!l || n < 0) return false;
+  return allow_impl(l, keel_rate_now(), true, n, stamp);
 }
 
 /* ---- reserve and cancel ---------------------------------------------------------------- */
 
-int keel_rate_reserve_n_within_at(keel_rate_limiter *l, int64_t now, int64_t n,
-                                  int64_t max_wait, keel_rate_reservation *r) {
+static int reserve_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
+                        int64_t max_wait, keel_rate_reservation *r) {
   if (!r) return KEEL_EINVAL;
   memset(r, 0, sizeof *r);
   if (!l || n < 0) return KEEL_EINVAL;
-  *r = locked_reserve(l, now, n, max_wait);
+  *r = locked_reserve(l, now, clock, n, max_wait);
   return 0;
+}
+
+int keel_rate_reserve_n_within_at(keel_rate_limiter *l, int64_t now, int64_t n,
+                                  int64_t max_wait, keel_rate_reservation *r) {
+  return reserve_impl(l, now, false, n, max_wait, r);
+}
+
+int rate_reserve_n_within_now(keel_rate_limiter *l, int64_t now, int64_t n,
+                              int64_t max_wait, keel_rate_reservation *r) {
+  return reserve_impl(l, now, true, n, max_wait, r);
 }
 
 int keel_rate_reserve_n_at(keel_rate_limiter *l, int64_t now, int64_t n,
                            keel_rate_reservation *r) {
-  return keel_rate_reserve_n_within_at(l, now, n, KEEL_RATE_INF_DURATION, r);
+  return reserve_impl(l, now, false, n, KEEL_RATE_INF_DURATION, r);
 }
 
 int keel_rate_reserve_n(keel_rate_limiter *l, int64_t n, keel_rate_reservation *r) {
-  return keel_rate_reserve_n_at(l, keel_rate_now(), n, r);
+  return reserve_impl(l, keel_rate_now(), true, n, KEEL_RATE_INF_DURATION, r);
 }
 
 int keel_rate_reserve(keel_rate_limiter *l, keel_rate_reservation *r) {
-  return keel_rate_reserve_n_at(l, keel_rate_now(), 1, r);
+  return reserve_impl(l, keel_rate_now(), true, 1, KEEL_RATE_INF_DURATION, r);
 }
 
 bool keel_rate_reservation_ok(const keel_rate_reservation *r) { return r && r->ok; }

@@ -40,4 +40,9 @@ void rate_limiter_init(keel_rate_limiter *l, keel_rate_limit limit,
                        int64_t burst);
 void rate_limiter_destroy(keel_rate_limiter *l);
 
+/* reserve_n_within_at with `now` a keel_rate_now() reading of ours: the
+ * bucket's time is then max(now, last), as keel_rate_allow does. */
+int rate_reserve_n_within_now(keel_rate_limiter *l, int64_t now, int64_t n,
+                              int64_t max_wait, keel_rate_reservation *r);
+
 #endif

@@ -1,0 +1,342 @@
+/* keyed.c — a token bucket per key, created on demand, with bounded memory.
+ *
+ * Keys hash to shards; a shard is a mutex, a chained hash table and an LRU
+ * list (most recently used at the head). Invariants, per shard, under its
+ * lock:
+ *   - every entry is in exactly one hash chain and in the LRU list;
+ *   - an entry with refs > 0 (a caller waits on its limiter outside the lock)
+ *     is never evicted, so its limiter outlives the wait;
+ *   - count <= max_per_shard, except for entries pinned by waiters;
+ *   - an entry is "idle" when a new limiter would answer every later question
+ *     the same or more strictly: its bucket is full again (for a zero limit:
+ *     its burst is untouched), or it has not been used for idle_timeout.
+ *     Idle entries are dropped from the LRU tail as the shard is used, and by
+ *     keel_rate_keyed_sweep_at.
+ * The allow itself runs on the entry's limiter (lock-free inside), under the
+ * shard lock only because the entry could otherwise be evicted under it. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "keel/rate.h"
+#include "rate/bucket.h"
+#include "rate/limiter.h"
+
+typedef struct key_entry {
+  keel_rate_limiter lim;        /* first: 64-byte aligned */
+  struct key_entry *hnext;      /* hash chain */
+  struct key_entry *prev, *next;/* LRU list */
+  uint64_t hash;
+  int64_t last_used;
+  int64_t refs;
+  size_t key_len;
+  unsigned char key[];
+} key_entry;
+
+typedef struct shard {
+  _Alignas(64) pthread_mutex_t mu;
+  key_entry **buckets;
+  size_t nbuckets;              /* a power of two */
+  size_t count;
+  key_entry *head, *tail;
+  uint64_t created, evicted, forced;
+} shard;
+
+struct keel_rate_keyed {
+  keel_rate_keyed_options opts;
+  size_t max_per_shard;
+  unsigned nshards;             /* a power of two */
+  shard *shards;
+};
+
+#define DEFAULT_MAX_KEYS ((size_t)1 << 20)
+#define DEFAULT_SHARDS 64u
+#define TAIL_CHECKS 2
+
+static uint64_t hash_key(const void *key, size_t len) {
+  const unsigned char *p = key;
+  uint64_t h = 0x9e3779b97f4a7c15ull ^ (len * 0xff51afd7ed558ccdull);
+  while (len >= 8) {
+    uint64_t v;
+    memcpy(&v, p, 8);
+    h = (h ^ (v * 0xc4ceb9fe1a85ec53ull)) * 0x100000001b3ull;
+    h ^= h >> 29;
+    p += 8;
+    len -= 8;
+  }
+  uint64_t v = 0;
+  memcpy(&v, p, len);
+  h = (h ^ (v * 0xc4ceb9fe1a85ec53ull)) * 0xff51afd7ed558ccdull;
+  h ^= h >> 32;
+  h *= 0xc4ceb9fe1a85ec53ull;
+  h ^= h >> 29;
+  return h;
+}
+
+static unsigned pow2_at_least(unsigned n) {
+  unsigned p = 1;
+  while (p < n && p < (1u << 16)) p <<= 1;
+  return p;
+}
+
+int keel_rate_keyed_new(keel_rate_keyed **out, const keel_rate_keyed_options *opts) {
+  if (!out) return KEEL_EINVAL;
+  *out = NULL;
+  if (!opts || opts->limit != opts->limit || opts->limit < 0 || opts->burst < 0 ||
+      opts->idle_timeout < 0)
+    return KEEL_EINVAL;
+  keel_rate_keyed *k = calloc(1, sizeof *k);
+  if (!k) return KEEL_ENOMEM;
+  k->opts = *opts;
+  if (!k->opts.max_keys) k->opts.max_keys = DEFAULT_MAX_KEYS;
+  unsigned n = pow2_at_least(opts->shards ? opts->shards : DEFAULT_SHARDS);
+  while (n > 1 && n > k->opts.max_keys) n >>= 1;   /* at least a key per shard */
+  k->nshards = n;
+  k->opts.shards = n;
+  k->max_per_shard = k->opts.max_keys / n;
+  k->shards = aligned_alloc(64, sizeof(shard) * n);
+  if (!k->shards) {
+    free(k);
+    return KEEL_ENOMEM;
+  }
+  memset(k->shards, 0, sizeof(shard) * n);
+  for (unsigned i = 0; i < n; i++) {
+    shard *s = &k->shards[i];
+    pthread_mutex_init(&s->mu, NULL);
+    s->nbuckets = 16;
+    s->buckets = calloc(s->nbuckets, sizeof *s->buckets);
+    if (!s->buckets) {
+      for (unsigned j = 0; j <= i; j++) {
+        free(k->shards[j].buckets);
+        pthread_mutex_destroy(&k->shards[j].mu);
+      }
+      free(k->shards);
+      free(k);
+      return KEEL_ENOMEM;
+    }
+  }
+  *out = k;
+  return 0;
+}
+
+static void entry_free(key_entry *e) {
+  rate_limiter_destroy(&e->lim);
+  free(e);
+}
+
+void keel_rate_keyed_free(keel_rate_keyed *k) {
+  if (!k) return;
+  for (unsigned i = 0; i < k->nshards; i++) {
+    shard *s = &k->shards[i];
+    for (key_entry *e = s->head, *nx; e; e = nx) {
+      nx = e->next;
+      entry_free(e);
+    }
+    free(s->buckets);
+    pthread_mutex_destroy(&s->mu);
+  }
+  free(k->shards);
+  free(k);
+}
+
+/* ---- a shard's table and list (under s->mu) ----------------------------------- */
+
+static void lru_unlink(shard *s, key_entry *e) {
+  if (e->prev) e->prev->next = e->next; else s->head = e->next;
+  if (e->next) e->next->prev = e->prev; else s->tail = e->prev;
+  e->prev = e->next = NULL;
+}
+
+static void lru_push_head(shard *s, key_entry *e) {
+  e->prev = NULL;
+  e->next = s->head;
+  if (s->head) s->head->prev = e; else s->tail = e;
+  s->head = e;
+}
+
+static key_entry **chain_of(shard *s, uint64_t h) {
+  return &s->buckets[(h >> 16) & (s->nbuckets - 1)];
+}
+
+static key_entry *find(shard *s, uint64_t h, const void *key, size_t len) {
+  for (key_entry *e = *chain_of(s, h); e; e = e->hnext)
+    if (e->hash == h && e->key_len == len && (len == 0 || memcmp(e->key, key, len) == 0))
+      return e;
+  return NULL;
+}
+
+static void grow(shard *s) {
+  size_t n = s->nbuckets * 2;
+  key_entry **b = calloc(n, sizeof *b);
+  if (!b) return;   /* longer chains, still correct */
+  for (size_t i = 0; i < s->nbuckets; i++) {
+    for (key_entry *e = s->buckets[i], *nx; e; e = nx) {
+      nx = e->hnext;
+      key_entry **c = &b[(e->hash >> 16) & (n - 1)];
+      e->hnext = *c;
+      *c = e;
+    }
+  }
+  free(s->buckets);
+  s->buckets = b;
+  s->nbuckets = n;
+}
+
+static void drop(shard *s, key_entry *e) {
+  key_entry **p = chain_of(s, e->hash);
+  while (*p != e) p = &(*p)->hnext;
+  *p = e->hnext;
+  lru_unlink(s, e);
+  s->count--;
+  entry_free(e);
+}
+
+static bool idle(const keel_rate_keyed *k, key_entry *e, int64_t now) {
+  if (e->refs > 0) return false;
+  if (k->opts.idle_timeout > 0 && rate_sub(now, e->last_used) >= k->opts.idle_timeout)
+    return true;
+  if (k->opts.limit == 0 && !rate_is_inf(keel_rate_limiter_limit(&e->lim)))
+    return keel_rate_limiter_burst(&e->lim) == k->opts.burst;
+  return keel_rate_tokens_at(&e->lim, now) >= (double)keel_rate_limiter_burst(&e->lim);
+}
+
+/* Drops idle entries from the tail (a few), then forces the count down. */
+static void maintain(keel_rate_keyed *k, shard *s, int64_t now, key_entry *keep) {
+  key_entry *e = s->tail;
+  for (int i = 0; i < TAIL_CHECKS && e; i++) {
+    key_entry *pv = e->prev;
+    if (e != keep && idle(k, e, now)) {
+      drop(s, e);
+      s->evicted++;
+    }
+    e = pv;
+  }
+  for (e = s->tail; s->count > k->max_per_shard && e;) {
+    key_entry *pv = e->prev;
+    if (e != keep && e->refs == 0) {
+      bool was_idle = idle(k, e, now);
+      drop(s, e);
+      if (was_idle) s->evicted++; else s->forced++;
+    }
+    e = pv;
+  }
+}
+
+/* Finds or creates key's entry and marks it used; NULL on ENOMEM. */
+static key_entry *lookup(keel_rate_keyed *k, shard *s, uint64_t h, const void *key,
+                         size_t len, int64_t now) {
+  key_entry *e = find(s, h, key, len);
+  if (e) {
+    if (s->head != e) {
+      lru_unlink(s, e);
+      lru_push_head(s, e);
+    }
+  } else {
+    size_t size = (sizeof *e + len + 63) / 64 * 64;
+    e = aligned_alloc(64, size);
+    if (!e) return NULL;
+    rate_limiter_init(&e->lim, k->opts.limit, k->opts.burst);
+    e->hash = h;
+    e->refs = 0;
+    e->key_len = len;
+    if (len) memcpy(e->key, key, len);
+    key_entry **c = chain_of(s, h);
+    e->hnext = *c;
+    *c = e;
+    lru_push_head(s, e);
+    s->count++;
+    s->created++;
+    if (s->count > s->nbuckets) grow(s);
+  }
+  e->last_used = now;
+  return e;
+}
+
+static bool key_ok(const void *key, size_t len) { return key || len == 0; }
+
+int keel_rate_keyed_allow_n_at(keel_rate_keyed *k, const void *key, size_t key_len,
+                               int64_t now, int64_t n) {
+  if (!k || !key_ok(key, key_len) || n < 0) return KEEL_EINVAL;
+  uint64_t h = hash_key(key, key_len);
+  shard *s = &k->shards[h & (k->nshards - 1)];
+  pthread_mutex_lock(&s->mu);
+  key_entry *e = lookup(k, s, h, key, key_len, now);
+  int rc = KEEL_ENOMEM;
+  if (e) {
+    rc = keel_rate_allow_n_at(&e->lim, now, n) ? 1 : 0;
+    maintain(k, s, now, e);
+  }
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+bool keel_rate_keyed_allow(keel_rate_keyed *k, const void *key, size_t key_len) {
+  return keel_rate_keyed_allow_n_at(k, key, key_len, keel_rate_now(), 1) == 1;
+}
+
+int keel_rate_keyed_wait_n(keel_rate_keyed *k, const void *key, size_t key_len,
+                           keel_ctx *ctx, int64_t n) {
+  if (!k || !key_ok(key, key_len) || !ctx || n < 0) return KEEL_EINVAL;
+  uint64_t h = hash_key(key, key_len);
+  shard *s = &k->shards[h & (k->nshards - 1)];
+  int64_t now = keel_rate_now();
+  pthread_mutex_lock(&s->mu);
+  key_entry *e = lookup(k, s, h, key, key_len, now);
+  if (e) {
+    e->refs++;
+    maintain(k, s, now, e);
+  }
+  pthread_mutex_unlock(&s->mu);
+  if (!e) return KEEL_ENOMEM;
+  int rc = keel_rate_wait_n(&e->lim, ctx, n);
+  pthread_mutex_lock(&s->mu);
+  e->refs--;
+  pthread_mutex_unlock(&s->mu);
+  return rc;
+}
+
+double keel_rate_keyed_tokens_at(keel_rate_keyed *k, const void *key, size_t key_len,
+                                 int64_t now) {
+  if (!k || !key_ok(key, key_len)) return 0;
+  uint64_t h = hash_key(key, key_len);
+  shard *s = &k->shards[h & (k->nshards - 1)];
+  pthread_mutex_lock(&s->mu);
+  key_entry *e = find(s, h, key, key_len);
+  double t = e ? keel_rate_tokens_at(&e->lim, now) : (double)k->opts.burst;
+  pthread_mutex_unlock(&s->mu);
+  return t;
+}
+
+size_t keel_rate_keyed_sweep_at(keel_rate_keyed *k, int64_t now) {
+  if (!k) return 0;
+  size_t dropped = 0;
+  for (unsigned i = 0; i < k->nshards; i++) {
+    shard *s = &k->shards[i];
+    pthread_mutex_lock(&s->mu);
+    for (key_entry *e = s->tail, *pv; e; e = pv) {
+      pv = e->prev;
+      if (idle(k, e, now)) {
+        drop(s, e);
+        s->evicted++;
+        dropped++;
+      }
+    }
+    pthread_mutex_unlock(&s->mu);
+  }
+  return dropped;
+}
+
+void keel_rate_keyed_stats_get(keel_rate_keyed *k, keel_rate_keyed_stats *out) {
+  if (!out) return;
+  memset(out, 0, sizeof *out);
+  if (!k) return;
+  for (unsigned i = 0; i < k->nshards; i++) {
+    shard *s = &k->shards[i];
+    pthread_mutex_lock(&s->mu);
+    out->keys += s->count;
+    out->created += s->created;
+    out->evicted += s->evicted;
+    out->forced += s->forced;
+    pthread_mutex_unlock(&s->mu);
+  }
+}
