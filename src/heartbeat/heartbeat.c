@@ -8,6 +8,8 @@
  *   - an interval heartbeat's timer pulses on the worker's behalf only while
  *     the worker waits inside a heartbeat-aware wait (see wait.c): a worker
  *     that is busy, stuck in a computation, or gone, does not pulse;
+ *   - interval timers fire on multiples of their interval (phase-aligned),
+ *     so many heartbeats cost one timer-thread wakeup per interval;
  *   - keel_heartbeat_free stops the timer first (its callback is then not
  *     running), so the callback never touches a freed heartbeat;
  *   - the pulse channel is closed at most once (exchange on `closed`). */
@@ -55,7 +57,11 @@ int keel_heartbeat_make_opts(keel_heartbeat **out,
     hb->tick = keel_chan_retain(o.tick);
   } else if (o.interval > 0) {
     keel_rtimer_init(&hb->timer, on_tick, hb);
-    int rc = keel_rtimer_start(&hb->timer, keel_now() + o.interval, o.interval);
+    /* Fire on multiples of the interval: heartbeats of equal interval tick
+     * together, so the timer thread wakes once for all of them. */
+    int64_t now = keel_now();
+    int64_t first = now - now % o.interval + o.interval;
+    int rc = keel_rtimer_start(&hb->timer, first, o.interval);
     if (rc < 0) {
       keel_chan_release(hb->chan);
       free(hb);
