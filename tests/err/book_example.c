@@ -3,55 +3,9 @@
  * the user's line on stdout and the JSON log line on stderr, tied by the log
  * ID. Raw: the bug message, and the log holds the whole raw lowlevel error.
  * Corrected: the crafted message, and the log holds the whole chain. */
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include "err_test.h"
-
-extern char **environ;
-
-struct run {
-  char out[4096], err[65536];
-  int status;
-};
-
-static void drain(int fd, char *buf, size_t cap) {
-  size_t n = 0;
-  ssize_t k;
-  while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)k;
-  buf[n] = 0;
-}
-
-/* Runs the example; stdout and stderr go to temporary files (no pipe
- * deadlock whatever their sizes). */
-static bool run_example(const char *name, struct run *r) {
-  const char *build = getenv("KEEL_BUILD_DIR");
-  if (!build) return false;
-  char path[1024], out_path[] = "/tmp/keel_book_out_XXXXXX",
-                   err_path[] = "/tmp/keel_book_err_XXXXXX";
-  snprintf(path, sizeof path, "%s/examples/%s", build, name);
-  int out = mkstemp(out_path), err = mkstemp(err_path);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, out, 1);
-  posix_spawn_file_actions_adddup2(&fa, err, 2);
-  char *argv[] = {path, NULL};
-  pid_t pid;
-  int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (rc == 0) waitpid(pid, &r->status, 0);
-  lseek(out, 0, SEEK_SET);
-  lseek(err, 0, SEEK_SET);
-  drain(out, r->out, sizeof r->out);
-  drain(err, r->err, sizeof r->err);
-  close(out);
-  close(err);
-  unlink(out_path);
-  unlink(err_path);
-  return rc == 0;
-}
 
 /* "[ID] rest\n" -> ID (returns false when the shape is wrong). */
 static bool user_line(const char *out, char id[KEEL_ERR_LOG_ID_LEN + 1], const char **rest) {
@@ -73,8 +27,8 @@ static bool has_frame(const keel_err *e, const char *fn) {
 }
 
 KT_TEST(forgotten_wrap_shows_the_bug_message) {
-  struct run r;
-  KT_CHECK(run_example("err_job_raw", &r));
+  struct et_run r;
+  KT_CHECK(et_run_example("err_job_raw", &r));
   KT_CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
   char id[KEEL_ERR_LOG_ID_LEN + 1];
   const char *rest;
@@ -100,8 +54,8 @@ KT_TEST(forgotten_wrap_shows_the_bug_message) {
 }
 
 KT_TEST(corrected_wrap_shows_the_crafted_message) {
-  struct run r;
-  KT_CHECK(run_example("err_job", &r));
+  struct et_run r;
+  KT_CHECK(et_run_example("err_job", &r));
   KT_CHECK(WIFEXITED(r.status) && WEXITSTATUS(r.status) == 1);
   char id[KEEL_ERR_LOG_ID_LEN + 1];
   const char *rest;

@@ -3,8 +3,15 @@
 #ifndef KEEL_ERR_TEST_H
 #define KEEL_ERR_TEST_H
 
+#include <fcntl.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "keel_test.h"
 #include "keel/err.h"
+
+extern char **environ;
 
 /* keel_test.h's KT_TEST names its parameter `name`, which also replaces the
  * `.name` member in its body. Same macro with a parameter that cannot clash. */
@@ -57,6 +64,48 @@ static inline char *et_read_file(const char *path, size_t *len) {
   p[n] = 0;
   if (len) *len = n;
   return p;
+}
+
+/* Runs $KEEL_BUILD_DIR/examples/<name>, capturing stdout and stderr. */
+struct et_run {
+  char out[4096], err[65536];
+  int status;
+};
+
+static inline void et_drain(int fd, char *buf, size_t cap) {
+  size_t n = 0;
+  ssize_t k;
+  while (n + 1 < cap && (k = read(fd, buf + n, cap - 1 - n)) > 0) n += (size_t)k;
+  buf[n] = 0;
+}
+
+/* Runs the example; stdout and stderr go to temporary files (no pipe
+ * deadlock whatever their sizes). */
+static inline bool et_run_example(const char *name, struct et_run *r) {
+  const char *build = getenv("KEEL_BUILD_DIR");
+  if (!build) return false;
+  char path[1024], out_path[] = "/tmp/keel_book_out_XXXXXX",
+                   err_path[] = "/tmp/keel_book_err_XXXXXX";
+  snprintf(path, sizeof path, "%s/examples/%s", build, name);
+  int out = mkstemp(out_path), err = mkstemp(err_path);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, out, 1);
+  posix_spawn_file_actions_adddup2(&fa, err, 2);
+  char *argv[] = {path, NULL};
+  pid_t pid;
+  int rc = posix_spawn(&pid, path, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc == 0) waitpid(pid, &r->status, 0);
+  lseek(out, 0, SEEK_SET);
+  lseek(err, 0, SEEK_SET);
+  et_drain(out, r->out, sizeof r->out);
+  et_drain(err, r->err, sizeof r->err);
+  close(out);
+  close(err);
+  unlink(out_path);
+  unlink(err_path);
+  return rc == 0;
 }
 
 #endif
