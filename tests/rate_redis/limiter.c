@@ -224,14 +224,16 @@ KT_TEST(many_tasks_share_round_trips) {
   KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
   keel_rate_redis_pool_stats(pool, &after);
   uint64_t cmds = after.commands - before.commands, trips = after.round_trips - before.round_trips;
+  keel_rate_redis_limiter_free(l);
+  teardown();
   KT_CHECK_EQ(errors, 0);
   KT_CHECK_EQ(admitted, TASKS * checks);
   KT_CHECK_EQ(cmds, (uint64_t)(TASKS * checks));
   fprintf(stderr, "  %llu checks in %llu round trips\n", (unsigned long long)cmds,
           (unsigned long long)trips);
-  KT_CHECK(trips * 4 <= cmds);   /* at least 4 checks per round trip on average */
-  keel_rate_redis_limiter_free(l);
-  teardown();
+  /* 64 tasks on one connection: on average several checks share a round
+   * trip (sanitizers slow the tasks more than Redis, so fewer queue up) */
+  KT_CHECK(trips * (KT_SANITIZED() ? 2 : 4) <= cmds);
 }
 
 KT_TEST(bad_options_get_clear_errors) {
