@@ -129,7 +129,8 @@ static int np_ensure(void) {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     if (np.epfd < 0 || np.evfd < 0 ||
         epoll_ctl(np.epfd, EPOLL_CTL_ADD, np.evfd, &ev) != 0 ||
-        pthread_create(&np.thread, NULL, poller_main, NULL) != 0) {
+        pthread_create(&np.thread, NULL, poller_main, NULL) != 0 ||
+        (pthread_setname_np(np.thread, "keel-poller"), false)) {
       if (np.epfd >= 0) close(np.epfd);
       if (np.evfd >= 0) close(np.evfd);
       np.epfd = np.evfd = -1;

@@ -101,9 +101,10 @@ int keel_offload(keel_task_fn fn, void *arg, keel_task_fn cleanup,
   /* Start a helper when none is idle (bounded); a helper that fails to
    * start is not an error while another one exists to run the job. */
   if (ol.nidle == 0 && ol.nthreads < KEEL_OFFLOAD_MAX_THREADS) {
-    if (pthread_create(&ol.threads[ol.nthreads], NULL, helper_main, NULL) == 0)
+    if (pthread_create(&ol.threads[ol.nthreads], NULL, helper_main, NULL) == 0) {
+      pthread_setname_np(ol.threads[ol.nthreads], "keel-offload");
       ol.nthreads++;
-    else if (ol.nthreads == 0) {
+    } else if (ol.nthreads == 0) {
       pthread_mutex_unlock(&ol.lock);
       free(j);
       return KEEL_ENOMEM;

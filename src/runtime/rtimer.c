@@ -190,7 +190,10 @@ int keel__timers_start(void) {
     tm.stopping = false;
     tm.sleeping_until = INT64_MIN;
     if (pthread_create(&tm.thread, NULL, timer_main, NULL) != 0) rc = KEEL_ENOMEM;
-    else tm.thread_running = true;
+    else {
+      pthread_setname_np(tm.thread, "keel-timer");
+      tm.thread_running = true;
+    }
   }
   pthread_mutex_unlock(&tm.lock);
   return rc;

@@ -89,10 +89,14 @@ static inline void keel__san_resumed_task(struct keel_task *t) {
 #endif
 }
 
+/* TSan fibers are costly to create (about 1 MiB of state each), so a block
+ * keeps its fiber across reuse; every switch synchronises (flag 0), so a
+ * reused fiber adds no happens-before edge that the g0 hand-off did not
+ * already imply. keel__san_task_destroyed runs when the block is unmapped. */
 static inline void keel__san_task_created(struct keel_task *t) {
   (void)t;
 #ifdef KEEL_SANITIZE_THREAD
-  t->tsan_fiber = __tsan_create_fiber(0);
+  if (!t->tsan_fiber) t->tsan_fiber = __tsan_create_fiber(0);
 #endif
 #ifdef KEEL_SANITIZE_ADDRESS
   t->asan_fake_stack = NULL;

@@ -474,7 +474,9 @@ int keel__sched_start(int nworkers) {
   rt->workers = ws;
   rt->nworkers = nworkers;
   for (int i = 0; i < nworkers; i++) {
-    if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]) != 0) {
+    int crc = pthread_create(&ws[i].thread, NULL, worker_main, &ws[i]);
+    if (crc == 0) pthread_setname_np(ws[i].thread, "keel-worker");
+    if (crc != 0) {
       atomic_store(&sched_stop_flag, 1);
       for (int j = 0; j < i; j++) {
         atomic_store(&ws[j].park_word, 1);

@@ -211,8 +211,8 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
 }
 
 void keel__task_free_block(struct keel_task *t) {
-  keel__san_task_destroyed(t);
   if (!t->cls) {
+    keel__san_task_destroyed(t);
     munmap((char *)t + TASK_STRUCT_SIZE - t->map_size, t->map_size);
     return;
   }
@@ -254,6 +254,10 @@ void keel__stack_worker_drop(keel_worker *w) {
 
 void keel__stacks_release_all(void) {
   pthread_mutex_lock(&pool.lock);
+  /* Every task has finished: all blocks are on the class free lists. */
+  for (int i = 0; i < pool.nclasses; i++)
+    for (struct keel_task *t = pool.classes[i].free; t; t = t->next)
+      keel__san_task_destroyed(t);
   for (size_t i = 0; i < pool.nslabs; i++)
     munmap(pool.slabs[2 * i], (size_t)pool.slabs[2 * i + 1]);
   free(pool.slabs);

@@ -1,4 +1,4 @@
-/* A million concurrent parked tasks (20,000 under sanitizers), each on a
+/* A million concurrent parked tasks (20,000 under ASan, 1,000 under TSan), each on a
  * 16 KiB stack, parked on a wait group; reports peak RSS.
  *
  * Each stack is carved from a slab with a guard page; with Linux >= 6.13
@@ -59,7 +59,10 @@ static void spawner(void *arg) {
 }
 
 KT_TEST(million_parked_tasks) {
-  long n = KT_SANITIZED() ? 20000 : 1000000;
+  /* TSan makes every task a fiber (about 1 MiB of its own state each, and
+   * at most 8128 of them), so it gets the smallest scale. */
+  const char *san = getenv("KEEL_TEST_SANITIZE");
+  long n = !KT_SANITIZED() ? 1000000 : (san && strcmp(san, "thread") == 0) ? 1000 : 20000;
   raise_map_limit(2 * n + 200000);
   keel_waitgroup_init(&started);
   keel_waitgroup_init(&gate);
@@ -76,7 +79,7 @@ KT_TEST(million_parked_tasks) {
     KT_CHECK_EQ(j.last_rc, KEEL_EMAPLIMIT);
     fprintf(stderr, "  vm.max_map_count reached after %ld tasks (KEEL_EMAPLIMIT);"
             " raise it with sysctl -w vm.max_map_count=%ld\n", j.got, 2 * n + 200000);
-    KT_CHECK(j.got >= 10000);
+    KT_CHECK(j.got >= (n < 10000 ? n / 2 : 10000));
   }
   KT_CHECK_EQ(keel_waitgroup_wait(&started, KEEL_FOREVER, NULL), 0);
   int64_t t1 = keel_now();
