@@ -8,6 +8,7 @@
  *                         values (pre-filled), three empty; ns per select.
  *   timer_create_stop     keel_timer_after(1 hour), stop, free; ns per set. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "bench.h"
 #include "keel/chan.h"
@@ -170,16 +171,19 @@ static int64_t timers(long n) {
   return p.elapsed;
 }
 
-int main(void) {
+/* argv[1], if given, runs only the case of that name (for profiling). */
+int main(int argc, char **argv) {
+  const char *only = argc > 1 ? argv[1] : NULL;
+#define WANT(name) (!only || strcmp(only, name) == 0)
   pingpong(10000);  /* starts the runtime and warms the stacks */
   long n = 500000;
-  bench_report("pingpong_unbuffered", pingpong(n), n);
+  if (WANT("pingpong_unbuffered")) bench_report("pingpong_unbuffered", pingpong(n), n);
   n = 4000000;
-  bench_report("buffered_1024", buffered(n), n);
+  if (WANT("buffered_1024")) bench_report("buffered_1024", buffered(n), n);
   n = 2000000;
-  bench_report("select4_one_ready", select4(n), n);
+  if (WANT("select4_one_ready")) bench_report("select4_one_ready", select4(n), n);
   n = 2000000;
-  bench_report("timer_create_stop", timers(n), n);
+  if (WANT("timer_create_stop")) bench_report("timer_create_stop", timers(n), n);
   keel_runtime_shutdown();
   return 0;
 }

@@ -14,12 +14,6 @@
 
 #include "chan/chan_internal.h"
 
-bool chan_deadline_passed(int64_t deadline) {
-  if (deadline == KEEL_FOREVER) return false;
-  if (deadline == KEEL_NOWAIT) return true;
-  return deadline <= keel_now();
-}
-
 int chan_make_with_extra(keel_chan **out, size_t elem_size, size_t capacity,
                          size_t extra, void **extra_out) {
   if (!out) return KEEL_EINVAL;

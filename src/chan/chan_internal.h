@@ -129,8 +129,19 @@ struct keel_chan {
 int chan_make_with_extra(keel_chan **out, size_t elem_size, size_t capacity,
                          size_t extra, void **extra_out);
 
+/* Copies one element; constant-size cases let the compiler inline the
+ * common small sizes instead of calling memcpy. dst NULL discards. */
 static inline void chan_copy(void *dst, const void *src, size_t n) {
-  if (n && dst) memcpy(dst, src, n);
+  if (!dst) return;
+  switch (n) {
+    case 0: return;
+    case 1: memcpy(dst, src, 1); return;
+    case 2: memcpy(dst, src, 2); return;
+    case 4: memcpy(dst, src, 4); return;
+    case 8: memcpy(dst, src, 8); return;
+    case 16: memcpy(dst, src, 16); return;
+    default: memcpy(dst, src, n); return;
+  }
 }
 
 static inline unsigned char *chan_slot(keel_chan *c, size_t i) {
@@ -147,6 +158,10 @@ chan_entry *chan_recv_locked(keel_chan *c, void *out, bool *done);
 chan_entry *chan_send_locked(keel_chan *c, const void *elem, bool *done);
 
 /* True when a wait with this deadline should not block (KEEL_NOWAIT or past). */
-bool chan_deadline_passed(int64_t deadline);
+static inline bool chan_deadline_passed(int64_t deadline) {
+  if (deadline == KEEL_FOREVER) return false;
+  if (deadline == KEEL_NOWAIT) return true;
+  return deadline <= keel_now();
+}
 
 #endif
