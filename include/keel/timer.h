@@ -56,9 +56,10 @@ keel_chan *keel_timer_chan(keel_timer *t);   /* borrowed */
  * ticker: was still ticking). False for NULL, a fired one-shot, or a timer
  * already stopped. Drains the channel (see above). */
 bool keel_timer_stop(keel_timer *t);
-/* Re-arms for duration from now, stopped or not, fired or not (periodic
- * timers then keep ticking at their period). Drains the channel first.
- * 0, KEEL_EINVAL (t NULL), KEEL_ESHUTDOWN. */
+/* Re-arms for duration from now, stopped or not, fired or not; a periodic
+ * timer then ticks every duration (its new period, as Go's Ticker.Reset;
+ * duration must be > 0 for it). Drains the channel first.
+ * 0, KEEL_EINVAL (t NULL, or a ticker's duration <= 0), KEEL_ESHUTDOWN. */
 int keel_timer_reset(keel_timer *t, int64_t duration);
 void keel_timer_free(keel_timer *t);   /* NULL is a no-op */
 

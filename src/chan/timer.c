@@ -74,10 +74,11 @@ bool keel_timer_stop(keel_timer *t) {
 }
 
 int keel_timer_reset(keel_timer *t, int64_t duration) {
-  if (!t) return KEEL_EINVAL;
+  if (!t || (t->period > 0 && duration <= 0)) return KEEL_EINVAL;
   (void)keel_rtimer_stop(&t->rt);
   drain(t);
   t->stopped = false;
+  if (t->period > 0) t->period = duration;  /* Go's Ticker.Reset */
   return keel_rtimer_start(&t->rt, when_from_now(duration), t->period);
 }
 

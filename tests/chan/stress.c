@@ -246,7 +246,7 @@ KT_TEST(million_values_through_tasks_and_threads_exactly_once) {
   ct_start(&threads[0], run_worker_thread, &w[NTASKS]);
   ct_start(&threads[1], run_worker_thread, &w[NTASKS + 1]);
 
-  int rc = keel_chan_recv(s.done, NULL, keel_deadline_in(240 * KEEL_SECOND));
+  int rc = keel_chan_recv(s.done, NULL, keel_deadline_in(120 * KEEL_SECOND));
   if (rc != KEEL_ECLOSED) {
     report_missing(&s);
     fprintf(stderr, "  giving up: a value was lost (or the machine is stalled)\n");

@@ -121,11 +121,17 @@ KT_TEST(reset_rearms) {
   keel_timer_free(t);
 }
 
-KT_TEST(reset_of_a_ticker_keeps_its_period) {
+KT_TEST(reset_of_a_ticker_sets_its_period) {
   keel_timer *t;
   KT_CHECK_EQ(keel_timer_tick(&t, KEEL_HOUR), 0);
-  KT_CHECK_EQ(keel_timer_reset(t, MS), 0);  /* first tick soon, then hourly */
-  KT_CHECK_EQ(keel_chan_recv(keel_timer_chan(t), NULL, keel_deadline_in(GUARD)), 0);
+  KT_CHECK_EQ(keel_timer_reset(t, 0), KEEL_EINVAL);
+  KT_CHECK_EQ(keel_timer_reset(t, 2 * MS), 0);  /* now every 2 ms */
+  int64_t a = 0, b = 0;
+  KT_CHECK_EQ(keel_chan_recv(keel_timer_chan(t), &a, keel_deadline_in(GUARD)), 0);
+  KT_CHECK_EQ(keel_chan_recv(keel_timer_chan(t), &b, keel_deadline_in(GUARD)), 0);
+  KT_CHECK(b > a);
+  KT_CHECK_EQ(keel_timer_reset(t, KEEL_HOUR), 0);  /* and back to hourly */
+  KT_CHECK_EQ(keel_chan_len(keel_timer_chan(t)), 0);
   KT_CHECK_EQ(keel_chan_recv(keel_timer_chan(t), NULL, keel_deadline_in(10 * MS)), KEEL_ETIMEDOUT);
   KT_CHECK(keel_timer_stop(t));
   keel_timer_free(t);
