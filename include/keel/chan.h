@@ -19,7 +19,27 @@
  * Ownership: keel_chan_make returns one reference. keel_chan_retain /
  * keel_chan_release count references; the last release frees the channel
  * (it must have no blocked callers then). A keel_chan* sent through a channel
- * of channels passes one reference to the receiver, by keel convention. */
+ * of channels passes one reference to the receiver, by keel convention.
+ * Element memory stays the caller's: send copies from it before returning,
+ * receive copies into it; a blocked caller's buffer must stay valid until the
+ * call returns (it is written by the sender that completes the receive).
+ *
+ * Threads: every call on a channel may be made from any number of tasks and
+ * threads at once. Blocking calls park a task (freeing its worker) or block
+ * a thread on a futex; tasks and threads may share a channel freely.
+ *
+ *   keel_chan *c;
+ *   keel_chan_make(&c, sizeof(int), 16);          // buffered, 16 ints
+ *   int v = 42;
+ *   keel_chan_send(c, &v, KEEL_FOREVER);          // 0
+ *   keel_chan_recv(c, &v, keel_deadline_in(10 * KEEL_MILLISECOND));
+ *   keel_chan_close(c);                           // receivers drain, then KEEL_ECLOSED
+ *   keel_chan_release(c);
+ *
+ * Cost: a send or receive that does not block takes the channel's lock once
+ * and copies the element once; a blocked receiver is handed the value
+ * directly by the sender (no second copy, no buffer trip). Design notes:
+ * docs/channels.md. */
 #ifndef KEEL_CHAN_H
 #define KEEL_CHAN_H
 
@@ -68,7 +88,26 @@ typedef struct keel_select_case {
  * with cases[i].result set (a receive from a closed channel, or a send on
  * one, is chosen with result KEEL_ECLOSED). When several are ready the choice
  * is uniformly random. Returns KEEL_EAGAIN (KEEL_NOWAIT: Go's default case),
- * KEEL_ETIMEDOUT, or KEEL_EINVAL. */
+ * KEEL_ETIMEDOUT, or KEEL_EINVAL (cases NULL with n > 0, a bad op, a send
+ * case without a value, n > 65536). Only the chosen case is performed and
+ * only its result is written. NULL channels are never ready, so a select
+ * with none but NULL cases waits for its deadline (with KEEL_FOREVER, for
+ * ever, as in Go). A channel may appear in several cases, also as a send and
+ * a receive at once (a select never meets itself). Up to 8 cases need no
+ * allocation; larger selects allocate once and may return KEEL_ENOMEM.
+ *
+ *   int job; keel_timer *t; keel_timer_after(&t, KEEL_SECOND);   // keel/timer.h
+ *   keel_select_case cs[3] = {
+ *     {.chan = jobs, .op = KEEL_SELECT_RECV, .elem = &job},
+ *     {.chan = done, .op = KEEL_SELECT_RECV},               // a cancel channel
+ *     {.chan = keel_timer_chan(t), .op = KEEL_SELECT_RECV},
+ *   };
+ *   switch (keel_chan_select(cs, 3, KEEL_FOREVER)) {
+ *     case 0: if (cs[0].result == KEEL_ECLOSED) ...no more jobs...; break;
+ *     case 1: ...canceled...; break;
+ *     case 2: ...a second passed...; break;
+ *   }
+ *   keel_timer_free(t); */
 int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline);
 
 #ifdef __cplusplus
