@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "bench.h"
+#include "keel/chan.h"
 #include "keel/ctx.h"
 #include "keel/replicate.h"
 #include "keel/task.h"
@@ -25,12 +26,12 @@ static keel_err *instant(keel_replica *r) {
 
 static keel_err *first_of_3(keel_replica *r) {
   if (r->index != 1) {
-    int rc = keel_ctx_sleep(r->ctx, KEEL_HOUR);   /* until canceled */
-    return keel_err_new("bench", rc, "canceled");
+    /* <-ctx.Done(), as the Go twin */
+    keel_chan_recv(keel_ctx_done(r->ctx), NULL, KEEL_FOREVER);
+    return keel_replica_stopped(r);
   }
   int64_t start = keel_now();
-  int rc = keel_ctx_sleep(r->ctx, WINNER_SLEEP);
-  if (rc != 0) return keel_err_new("bench", rc, "canceled");
+  if (keel_ctx_sleep(r->ctx, WINNER_SLEEP) != 0) return keel_replica_stopped(r);
   int64_t took = keel_now() - start;
   memcpy(r->result, &took, sizeof took);
   return NULL;

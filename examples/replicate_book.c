@@ -53,7 +53,7 @@ static keel_err *do_work(keel_replica *r) {
   char d[32];
   format_duration(d, sizeof d, took);
   printf("%zu took %s\n", r->index, d);
-  if (rc != 0) return keel_err_new("book", rc, "handler %zu canceled", r->index);
+  if (rc != 0) return keel_replica_stopped(r);   /* another answered first */
   memcpy(r->result, &r->index, sizeof r->index);
   return NULL;
 }

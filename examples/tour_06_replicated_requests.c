@@ -19,7 +19,7 @@ static keel_err *backend(keel_replica *r) {
   long units = (long)(intptr_t)r->arg;
   r->intended = units < 0 ? 0 : units * UNIT;
   int rc = keel_ctx_sleep(r->ctx, units < 0 ? KEEL_HOUR : units * UNIT);
-  if (rc != 0) return keel_err_new("tour", rc, "%s gave up", r->name);
+  if (rc != 0) return keel_replica_stopped(r);   /* canceled: stop at once */
   snprintf(r->result, r->result_size, "hello from %s", r->name);
   return NULL;
 }

@@ -27,7 +27,9 @@
  *     struct backend *b = r->arg;
  *     int answer;
  *     int rc = backend_query(b, r->ctx, &answer);     // returns early when
- *     if (rc < 0)                                      // r->ctx is canceled
+ *     if (keel_ctx_err(r->ctx))                        // r->ctx is canceled
+ *       return keel_replica_stopped(r);
+ *     if (rc < 0)
  *       return keel_err_new("lookup", rc, "%s: %s", r->name, keel_strerror(rc));
  *     memcpy(r->result, &answer, sizeof answer);
  *     return NULL;                                     // success
@@ -159,6 +161,13 @@ typedef struct keel_replica {
  * made (owned by the call afterwards). It must return soon after r->ctx is
  * done: wait with keel_ctx_* calls or select on keel_ctx_done(r->ctx). */
 typedef keel_err *(*keel_replica_fn)(keel_replica *r);
+
+/* What a handler returns when it stops because r->ctx is done: a shared
+ * sentinel error (like Go's context.Canceled) with the context's code,
+ * KEEL_ECANCELED or KEEL_EDEADLINE. Cheap: a reference count, no stack
+ * capture, so losers stop fast. A new reference, owned by the call once
+ * returned. Any thread. */
+keel_err *keel_replica_stopped(const keel_replica *r);
 
 typedef struct keel_replicate_handler {
   keel_replica_fn fn;

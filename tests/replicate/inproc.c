@@ -36,8 +36,8 @@ static keel_err *behave(keel_replica *r) {
     }
     case STALL: {
       r->intended = 5 * KEEL_SECOND;       /* what it would have taken */
-      int rc = keel_ctx_sleep(r->ctx, KEEL_HOUR);
-      return keel_err_new("test", rc, "stalled replica stopped");
+      keel_ctx_sleep(r->ctx, KEEL_HOUR);
+      return keel_replica_stopped(r);
     }
     case FAIL_UNAVAILABLE:
       return keel_err_new("test", KEEL_EUNAVAILABLE, "backend down");
@@ -340,6 +340,24 @@ KT_TEST(results_by_pointer_have_one_owner) {
     /* every other replica either lost (discarded) or was canceled first */
     KT_CHECK(atomic_load(&discarded) <= 3);
   }
+}
+
+KT_TEST(stopped_sentinel_carries_the_context_code) {
+  keel_ctx *c, *d;
+  KT_CHECK_EQ(keel_ctx_with_cancel(keel_ctx_background(), &c), 0);
+  KT_CHECK_EQ(keel_ctx_with_deadline(keel_ctx_background(), keel_now() - 1, &d), 0);
+  keel_ctx_cancel(c);
+  keel_replica r1 = {.ctx = c}, r2 = {.ctx = d};
+  keel_err *e1 = keel_replica_stopped(&r1), *e2 = keel_replica_stopped(&r2);
+  keel_err *e3 = keel_replica_stopped(&r1);
+  KT_CHECK_EQ(keel_err_code(e1), KEEL_ECANCELED);
+  KT_CHECK_EQ(keel_err_code(e2), KEEL_EDEADLINE);
+  KT_CHECK(e1 == e3);                    /* one shared sentinel */
+  keel_err_release(e1);
+  keel_err_release(e2);
+  keel_err_release(e3);
+  keel_ctx_release(c);
+  keel_ctx_release(d);
 }
 
 KT_TEST(bad_arguments) {
