@@ -215,9 +215,13 @@ void keel_steward_release(keel_steward *s);   /* NULL is a no-op */
 
 /* A keel_start_fn (arg is the keel_steward *): runs the steward on a new
  * task under ctx, pulsing every pulse_interval (0: never) on the returned
- * channel, which closes when the steward has ended. When ctx is done the
- * steward stops its wards (reverse order) and ends. When it gives up, it
- * reports its error to its own steward (keel_ward_exit on ctx). */
+ * channel, which closes when the steward has ended. Returns once the first
+ * round of ward starts is done (as OTP's start_link), so stewards nested in
+ * a group start depth-first, in order. When ctx is done the steward stops
+ * its wards (reverse order) and ends. When it gives up, it reports its error
+ * to its own steward (keel_ward_exit on ctx) before its heartbeat closes.
+ * A ward that ended for good (not restarted) stays stopped, also when a
+ * one_for_all or rest_for_one restart of its group happens later. */
 int keel_steward_start(keel_ctx *ctx, int64_t pulse_interval, void *steward,
                        keel_chan **heartbeat);
 
