@@ -16,6 +16,30 @@
  * one-shot flag that, once fired, wakes every blocking call waiting with it.
  * Most users never touch one directly; they pass a context to ctx's helpers.
  *
+ * Scheduling is cooperative: a task keeps its worker until it blocks in a
+ * keel call, yields, or returns. A task made ready by another task runs next
+ * on the waker's worker (cheap hand-offs); idle workers steal queued work,
+ * and a monitor on the timer thread wakes an idle worker when work has waited
+ * behind a running task for about a millisecond. A task that blocks its
+ * thread in the kernel (read(), sleep()) blocks its worker: use keel_fd_wait
+ * or keel_offload for that.
+ *
+ * Stacks: each task has its own stack, mmap'ed with a guard page below it
+ * and pooled for reuse; only the pages a task touches cost memory (a parked
+ * task costs one 4 KiB page, its stack's top page, which also holds the
+ * task's bookkeeping). Default size 64 KiB (four times that in ASan/TSan
+ * builds), minimum 8 KiB, set per runtime or per task. Running past the end
+ * of a stack is a program bug: the runtime prints
+ *   keel: stack overflow in task <id> (<name>)
+ * and aborts, rather than corrupting memory.
+ *
+ * Memory maps (KEEL_EMAPLIMIT): on Linux >= 6.13 guard pages are installed
+ * with MADV_GUARD_INSTALL inside 2 MiB slabs of stacks, so a million tasks
+ * need only a few thousand maps. On older kernels each stack costs two maps,
+ * and Linux's vm.max_map_count (default 65530) caps the tasks alive at once
+ * near 32,000; spawn then fails with KEEL_EMAPLIMIT. Raise the limit with
+ *   sysctl -w vm.max_map_count=2200000     (as root; for a million tasks)
+ *
  * THE RUNTIME MODULE OWNS THE PRIVATE FIELDS below and may change them; users
  * and other modules use the functions only. */
 #ifndef KEEL_TASK_H
@@ -41,12 +65,16 @@ typedef struct keel_runtime_options {
 } keel_runtime_options;
 
 /* Starts the runtime explicitly (it also starts on first use, with defaults).
- * KEEL_ESTATE if it is already running. Any thread. */
+ * KEEL_ESTATE if it is already running, KEEL_EINVAL for negative workers.
+ * Any thread. */
 int keel_runtime_start(const keel_runtime_options *opts);
 
-/* Stops the runtime: waits for every task to finish, then stops the worker,
- * timer, poller and offload threads, leaving none behind. Call from a plain
- * thread, not from a task (KEEL_ESTATE). The runtime may be started again. */
+/* Stops the runtime: waits for every task to finish (spawns fail with
+ * KEEL_ESHUTDOWN meanwhile; a task blocked forever makes this wait forever),
+ * then stops the worker, timer, poller and offload threads, leaving none
+ * behind, disarms any timer still armed and unmaps every stack. Call from a
+ * plain thread, not from a task (KEEL_ESTATE). 0 also when not running. The
+ * runtime may be started again (explicitly or by use). */
 int keel_runtime_shutdown(void);
 
 /* ---- tasks ------------------------------------------------------------------ */
@@ -68,12 +96,18 @@ int keel_task_spawn(keel_task **handle, keel_task_fn fn, void *arg,
                     const keel_task_options *opts);
 
 /* Waits until the task has finished, then frees the handle. On KEEL_ETIMEDOUT
- * or cancellation the handle stays valid and may be joined again later. */
+ * or cancellation the handle stays valid and may be joined again later.
+ * KEEL_EINVAL for NULL; KEEL_ESTATE when the handle was already joined or
+ * detached, is being joined by someone else, or is the caller's own task.
+ * (Stale handles are recognised by a generation count kept in the handle, as
+ * long as the runtime has not been shut down since.) Any thread or task. */
 struct keel_cancel;
 int keel_task_join(keel_task *task, int64_t deadline,
                    const struct keel_cancel *cancel);
 
-/* Lets the task run on without a joiner; the handle is invalid afterwards. */
+/* Lets the task run on without a joiner; the handle is invalid afterwards.
+ * KEEL_EINVAL for NULL, KEEL_ESTATE for a handle already joined, detached,
+ * or being joined. */
 int keel_task_detach(keel_task *task);
 
 /* Gives the worker to other runnable tasks; a no-op outside a task. */
@@ -108,7 +142,9 @@ typedef struct keel_cancel {
 } keel_cancel;
 
 void keel_cancel_init(keel_cancel *c);
-/* Fires with code (< 0, e.g. KEEL_ECANCELED); true if this call fired it. */
+/* Fires with code (< 0, e.g. KEEL_ECANCELED); true if this call fired it.
+ * False for a code >= 0. Wakes every waiter at once. Any thread or task,
+ * also from a timer callback. */
 bool keel_cancel_fire(keel_cancel *c, int code);
 /* 0 when not fired, else the code it was fired with. */
 static inline int keel_cancel_code(const keel_cancel *c) {
@@ -120,7 +156,11 @@ void keel_cancel_destroy(keel_cancel *c);
 /* ---- wait groups ---------------------------------------------------------- */
 
 /* Go's sync.WaitGroup: add before starting work, done when it ends, wait for
- * the count to reach zero. A negative count is refused with KEEL_EINVAL. */
+ * the count to reach zero. A negative count is refused with KEEL_EINVAL (and
+ * the count is left as it was); a count beyond INT32_MAX with
+ * KEEL_EOVERFLOW. As in Go, once wait returned 0 the group may be freed at
+ * once, even while the done() that released it is still returning. Waits
+ * return 0, KEEL_ETIMEDOUT or the cancel code. No allocation. */
 typedef struct keel_waitgroup {
   /* private (runtime) */
   _Atomic int64_t count;
@@ -142,7 +182,12 @@ int keel_waitgroup_wait(keel_waitgroup *wg, int64_t deadline,
 /* Waits until fd is readable and/or writable (events), without blocking a
  * worker thread. Returns the ready events (> 0, may include both, and both on
  * error/hangup so the caller's read or write sees the error), KEEL_ETIMEDOUT,
- * the cancel code, or KEEL_EINVAL for a bad fd or events. */
+ * the cancel code, or KEEL_EINVAL for a bad fd or events. Level-triggered:
+ * an fd that is ready already returns at once. Regular files are always
+ * ready. Several tasks or threads may wait on one fd; each is woken by the
+ * events it asked for. Closing an fd does not wake its waiters (epoll forgets
+ * it): they end at their deadline or cancel. From a thread it blocks the
+ * thread (on a futex, so cancel still interrupts it). */
 int keel_fd_wait(int fd, unsigned events, int64_t deadline,
                  const keel_cancel *cancel);
 
@@ -153,7 +198,10 @@ int keel_fd_wait(int fd, unsigned events, int64_t deadline,
  * deadline passes or the token fires first it returns that code at once; fn
  * then still runs to its end on the helper thread and, if cleanup is not NULL,
  * cleanup(arg) is called there afterwards (the caller must not touch arg
- * again); when fn completed normally cleanup is not called. */
+ * again); when fn completed normally cleanup is not called. fn runs even if
+ * the token had fired before the call (the same rule, uniformly). The pool
+ * grows on demand to 64 threads; shutdown waits for running and queued fns.
+ * KEEL_EINVAL for a NULL fn, KEEL_ENOMEM, KEEL_ESHUTDOWN. */
 int keel_offload(keel_task_fn fn, void *arg, keel_task_fn cleanup,
                  int64_t deadline, const keel_cancel *cancel);
 
