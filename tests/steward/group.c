@@ -404,6 +404,38 @@ KT_TEST(steward_pulses_with_its_wards_progress) {
   keel_steward_release(s);
 }
 
+static int failing_start(keel_ctx *ctx, int64_t interval, void *arg,
+                         keel_chan **heartbeat) {
+  (void)ctx;
+  (void)interval;
+  (void)heartbeat;
+  atomic_fetch_add((_Atomic int *)arg, 1);
+  return KEEL_ENOMEM;   /* as a start that ran out of memory would */
+}
+
+KT_TEST(failed_start_counts_as_a_failure) {
+  _Atomic int calls = 0;
+  keel_chan *events;
+  keel_chan_make(&events, sizeof(keel_steward_event), 64);
+  keel_ward_spec spec = {.name = "nomem", .start = failing_start, .arg = &calls,
+                         .timeout = KEEL_SECOND};
+  keel_steward_options o = {.events = events, .max_restarts = 1, .period = KEEL_MINUTE};
+  keel_steward *s;
+  KT_CHECK_EQ(keel_steward_make_group(&s, &spec, 1, &o), 0);
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_steward_run(s, keel_ctx_background(), 0, NULL, &err), KEEL_ELIMIT);
+  KT_CHECK_EQ(atomic_load(&calls), 2);
+  KT_CHECK(keel_err_has_code(err, KEEL_ENOMEM));
+  keel_err_release(err);
+  keel_steward_event ev = next_event(events);
+  KT_CHECK_EQ(ev.kind, KEEL_STEWARD_EXITED);
+  KT_CHECK(ev.err != NULL && keel_err_code(ev.err) == KEEL_ENOMEM);
+  keel_err_release(ev.err);
+  drain_events(events);
+  keel_chan_release(events);
+  keel_steward_release(s);
+}
+
 KT_TEST(bad_arguments) {
   keel_steward *s;
   keel_ward_spec spec = {.start = tward_start};
