@@ -147,11 +147,11 @@ int main(void) {
     sha = redisCommand(c, "SCRIPT LOAD %s", keel_rate_redis_script);
     char key[64];
     keel_rate_redis_key_name(lim, "bench", 0, key, sizeof key);
-    const char *argv[] = {"EVALSHA", sha->str, "1", key, "1", "1.0000000000000001e-06", "1000000000"};
-    for (int i = 0; i < 200; i++) freeReplyObject(redisCommandArgv(c, 7, argv, NULL));
+    const char *argv[] = {"EVALSHA", sha->str, "1", key, "1", "1", "1", "9.9999999999999995e-07", "1000000000"};
+    for (int i = 0; i < 200; i++) freeReplyObject(redisCommandArgv(c, 9, argv, NULL));
     int64_t b0 = keel_now(), n = 0;
     while (keel_now() - b0 < run_for) {
-      for (int i = 0; i < 100; i++) freeReplyObject(redisCommandArgv(c, 7, argv, NULL));
+      for (int i = 0; i < 100; i++) freeReplyObject(redisCommandArgv(c, 9, argv, NULL));
       n += 100;
     }
     bare = (double)(keel_now() - b0) / (double)n;

@@ -44,8 +44,9 @@
  * Talking to Redis: a pool of connections, each driven by one keel task on
  * the netpoller (non-blocking sockets, keel_fd_wait); no worker thread ever
  * blocks on Redis. Checks from many tasks are pipelined: whatever waits while
- * a round trip is in flight goes out together in the next one. Connect and
- * command timeouts; reconnection with exponential backoff.
+ * a round trip is in flight goes out together in the next one, up to
+ * max_batch checks per script call. Connect and command timeouts;
+ * reconnection with exponential backoff.
  *
  * When Redis is down, slow, or refuses (wrong password, out of memory), the
  * limiter's policy decides: fail open (admit), fail closed (refuse), or fall
@@ -85,6 +86,9 @@ typedef struct keel_rate_redis_config {
   int pool_size;            /* connections, 1..64; default 2 */
   int64_t backoff_min;      /* first reconnection delay; default 20 ms */
   int64_t backoff_max;      /* the delay doubles up to this; default 2 s */
+  int max_batch;            /* checks per script call when pipelining, 1..1024;
+                               default 64; 1 behind Redis Cluster (a call's keys
+                               must then share a slot) */
 } keel_rate_redis_config;
 
 /* Fills cfg with the defaults above. */
@@ -97,7 +101,7 @@ void keel_rate_redis_config_default(keel_rate_redis_config *cfg);
  * host may be a name, an IPv4 address or a bracketed IPv6 address; user and
  * password are percent-decoded. Parameters: connect_timeout, command_timeout,
  * backoff_min, backoff_max (durations: "250ms", "2s", "500us", or a bare
- * number of milliseconds) and pool_size (an integer).
+ * number of milliseconds), pool_size and max_batch (integers).
  * Errors: KEEL_EPROTO for a malformed URL (wrong scheme, bad port or db, bad
  * escape, a field too long), KEEL_EINVAL for an unknown parameter or a bad
  * value; with err != NULL, *err receives a new keel_err (the caller releases

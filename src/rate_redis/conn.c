@@ -373,17 +373,62 @@ static int reload_script(rr_conn *c, int64_t deadline, keel_err **err) {
 
 /* ---- the round trip ------------------------------------------------------------- */
 
+/* Encodes the batch: raw commands as they are, and each run of consecutive
+ * checks (up to max_batch) as one EVALSHA carrying all of them. */
 static int encode(rr_conn *c, rr_request *batch) {
+  int max = c->pool->cfg.max_batch;
   c->out.len = 0;
-  for (rr_request *r = batch; r; r = r->next) {
-    if (r->kind == RR_EVALSHA) {
-      if (rr_buf_array(&c->out, r->argc) || rr_buf_bulk_str(&c->out, "EVALSHA") ||
-          rr_buf_bulk(&c->out, c->sha, 40))
-        return KEEL_ENOMEM;
+  for (rr_request *r = batch; r;) {
+    if (r->kind == RR_RAW) {
+      r->group = 1;
+      if (rr_buf_append(&c->out, r->body.data, r->body.len)) return KEEL_ENOMEM;
+      r = r->next;
+      continue;
     }
-    if (rr_buf_append(&c->out, r->body.data, r->body.len)) return KEEL_ENOMEM;
+    int g = 0;
+    long keys = 0, args = 0;
+    rr_request *q = r;
+    for (; q && q->kind == RR_CHECK && g < max; q = q->next, g++) {
+      q->group = 0;
+      keys += q->nkeys;
+      args += q->nargs;
+    }
+    r->group = g;
+    if (rr_buf_array(&c->out, 4 + keys + args) || rr_buf_bulk_str(&c->out, "EVALSHA") ||
+        rr_buf_bulk(&c->out, c->sha, 40) || rr_buf_bulk_int(&c->out, keys))
+      return KEEL_ENOMEM;
+    for (rr_request *x = r; x != q; x = x->next)
+      if (rr_buf_append(&c->out, x->body.data, x->keys_len)) return KEEL_ENOMEM;
+    if (rr_buf_bulk_int(&c->out, g)) return KEEL_ENOMEM;
+    for (rr_request *x = r; x != q; x = x->next)
+      if (rr_buf_append(&c->out, x->body.data + x->keys_len, x->body.len - x->keys_len))
+        return KEEL_ENOMEM;
+    r = q;
   }
   return 0;
+}
+
+/* Hands one script reply to the group of checks it answers. */
+static void answer_checks(rr_request *first, int g, const redisReply *reply) {
+  bool ok = reply->type == REDIS_REPLY_ARRAY && reply->elements == (size_t)g * 6;
+  for (size_t i = 0; ok && i < reply->elements; i++)
+    ok = reply->element[i]->type == REDIS_REPLY_INTEGER;
+  rr_request *r = first;
+  for (int j = 0; j < g; j++) {
+    rr_request *next = r->next;
+    r->next = NULL;
+    if (reply->type == REDIS_REPLY_ERROR) {
+      snprintf(r->err_text, sizeof r->err_text, "%s", reply->str ? reply->str : "ERR");
+      complete(r, 0, NULL, NULL);
+    } else if (!ok) {
+      complete(r, KEEL_EPROTO, NULL,
+               keel_err_new(MODULE, KEEL_EPROTO, "unexpected reply to the rate script"));
+    } else {
+      for (int k = 0; k < 6; k++) r->vals[k] = reply->element[j * 6 + k]->integer;
+      complete(r, 0, NULL, NULL);
+    }
+    r = next;
+  }
 }
 
 /* Writes the batch and completes each request with its reply. On failure
@@ -408,16 +453,23 @@ static void round_trip(rr_conn *c, rr_request *batch) {
       rc = read_reply(c, &reply, deadline, &err);
       if (rc) break;
       rr_request *r = batch;
-      batch = r->next;
-      r->next = NULL;
-      if (reply->type == REDIS_REPLY_ERROR && r->kind == RR_EVALSHA &&
-          !strncmp(reply->str, "NOSCRIPT", 8) && r->noscript_retries++ < 2) {
-        freeReplyObject(reply);
-        *retry_tail = r;
-        retry_tail = &r->next;
+      int g = r->group;
+      rr_request *last = r;
+      for (int j = 1; j < g; j++) last = last->next;
+      batch = last->next;
+      last->next = NULL;
+      if (r->kind == RR_RAW) {
+        complete(r, 0, reply, NULL);
         continue;
       }
-      complete(r, 0, reply, NULL);
+      if (reply->type == REDIS_REPLY_ERROR && !strncmp(reply->str, "NOSCRIPT", 8) &&
+          r->noscript_retries++ < 2) {
+        *retry_tail = r;
+        retry_tail = &last->next;
+      } else {
+        answer_checks(r, g, reply);
+      }
+      freeReplyObject(reply);
     }
     atomic_fetch_add_explicit(&p->round_trips, 1, memory_order_relaxed);
     if (rc == 0 && retry) rc = reload_script(c, keel_deadline_in(p->cfg.command_timeout), &err);
@@ -589,7 +641,8 @@ int64_t rr_pool_deadline(const keel_rate_redis_pool *p) {
 static int check_config(const keel_rate_redis_config *cfg) {
   if (!cfg || !cfg->host[0] || cfg->port <= 0 || cfg->port > 65535 || cfg->db < 0 ||
       cfg->connect_timeout <= 0 || cfg->command_timeout <= 0 || cfg->pool_size < 1 ||
-      cfg->pool_size > 64 || cfg->backoff_min <= 0 || cfg->backoff_max < cfg->backoff_min)
+      cfg->pool_size > 64 || cfg->backoff_min <= 0 || cfg->backoff_max < cfg->backoff_min ||
+      cfg->max_batch < 1 || cfg->max_batch > 1024)
     return KEEL_EINVAL;
   if (!memchr(cfg->host, 0, sizeof cfg->host) || !memchr(cfg->user, 0, sizeof cfg->user) ||
       !memchr(cfg->password, 0, sizeof cfg->password))

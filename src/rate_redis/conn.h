@@ -9,7 +9,8 @@
  * - A connection's queue is guarded by its mutex; only its task touches its
  *   socket, reader and output buffer.
  * - Commands go out in batches: everything queued while a round trip was in
- *   flight is written in one write and answered in order (pipelining). */
+ *   flight is written in one write and answered in order (pipelining), and
+ *   consecutive checks share one script call (up to max_batch of them). */
 #ifndef KEEL_RATE_REDIS_CONN_H
 #define KEEL_RATE_REDIS_CONN_H
 
@@ -27,8 +28,8 @@
 #include "rate_redis/resp.h"
 
 enum rr_kind {
-  RR_EVALSHA = 1,  /* body: the arguments after "EVALSHA <sha>"; argc counts all */
-  RR_RAW,          /* body: a whole encoded command */
+  RR_CHECK = 1,  /* a rate check: body = its tier keys, then its script arguments */
+  RR_RAW,        /* body: a whole encoded command; the reply is kept */
 };
 
 typedef struct rr_request rr_request;
@@ -37,12 +38,18 @@ struct rr_request {
   keel_waitgroup done;
   rr_request *next;
   int kind;
-  long argc;
   rr_buf body;
+  /* RR_CHECK: body[0, keys_len) holds nkeys bulk strings (the tier keys),
+   * the rest nargs bulk strings (k, n, em_1, burst_1, ...: see script.h) */
+  size_t keys_len;
+  long nkeys, nargs;
   int noscript_retries;
+  int group;             /* the connection's: checks in the call this one opens */
   /* written by the connection before done */
-  int status;            /* 0 or a KEEL_E* code */
-  redisReply *reply;     /* owned by the request; NULL when status != 0 */
+  int status;            /* 0 or a KEEL_E* code (no answer from Redis) */
+  redisReply *reply;     /* RR_RAW: owned by the request */
+  long long vals[6];     /* RR_CHECK: the script's six integers, when err_text is empty */
+  char err_text[256];    /* RR_CHECK: Redis's error reply, if it sent one */
   keel_err *err;         /* owned by the request; why status != 0 */
 };
 

@@ -177,13 +177,14 @@ static int check_key(const char *key) {
 static int encode_check(const keel_rate_redis_limiter *l, rr_request *r, const char *key,
                         int64_t n) {
   char name[MAX_KEY + 256];
-  r->argc = 2 + 1 + (long)l->ntiers + 1 + 2 * (long)l->ntiers;
-  if (rr_buf_bulk_int(&r->body, (long long)l->ntiers)) return KEEL_ENOMEM;
   for (size_t i = 0; i < l->ntiers; i++) {
     int len = key_name(l, key, i, name, sizeof name);
     if (rr_buf_bulk(&r->body, name, (size_t)len)) return KEEL_ENOMEM;
   }
-  if (rr_buf_bulk_int(&r->body, (long long)n) ||
+  r->keys_len = r->body.len;
+  r->nkeys = (long)l->ntiers;
+  r->nargs = 2 + 2 * (long)l->ntiers;
+  if (rr_buf_bulk_int(&r->body, (long long)l->ntiers) || rr_buf_bulk_int(&r->body, (long long)n) ||
       rr_buf_append(&r->body, l->tier_args.data, l->tier_args.len))
     return KEEL_ENOMEM;
   return 0;
@@ -197,7 +198,7 @@ static int redis_check(keel_rate_redis_limiter *l, keel_ctx *ctx, const char *ke
   *why = NULL;
   *ctx_done = false;
   rr_request *r;
-  int rc = rr_request_new(&r, RR_EVALSHA);
+  int rc = rr_request_new(&r, RR_CHECK);
   if (rc) return rc;
   if (encode_check(l, r, key, n)) {
     rr_request_release(r);
@@ -227,34 +228,23 @@ static int redis_check(keel_rate_redis_limiter *l, keel_ctx *ctx, const char *ke
     rr_request_release(r);
     return rc;
   }
-  redisReply *rep = r->reply;
-  if (rep->type == REDIS_REPLY_ERROR) {
-    rc = rr_error_code(rep->str);
-    *why = keel_err_new(MODULE, rc, "%s (Redis at %s:%d, rate check): %s", rr_error_hint(rep->str),
-                        l->pool->cfg.host, l->pool->cfg.port, rep->str);
+  if (r->err_text[0]) {
+    rc = rr_error_code(r->err_text);
+    *why = keel_err_new(MODULE, rc, "%s (Redis at %s:%d, rate check): %s",
+                        rr_error_hint(r->err_text), l->pool->cfg.host, l->pool->cfg.port,
+                        r->err_text);
     rr_request_release(r);
     return rc;
   }
-  if (rep->type != REDIS_REPLY_ARRAY || rep->elements != 6) {
-    *why = keel_err_new(MODULE, KEEL_EPROTO, "unexpected reply to the rate script");
-    rr_request_release(r);
-    return KEEL_EPROTO;
-  }
-  for (size_t i = 0; i < 6; i++)
-    if (rep->element[i]->type != REDIS_REPLY_INTEGER) {
-      *why = keel_err_new(MODULE, KEEL_EPROTO, "unexpected reply to the rate script");
-      rr_request_release(r);
-      return KEEL_EPROTO;
-    }
-  res->allowed = rep->element[0]->integer == 1;
+  const long long *v = r->vals;
+  res->allowed = v[0] == 1;
   res->source = KEEL_RATE_REDIS_BY_REDIS;
   res->error = 0;
-  res->remaining = rep->element[1]->integer;
-  long long retry = rep->element[2]->integer;
-  res->retry_after = retry < 0 ? -1 : retry * KEEL_MICROSECOND;
-  res->reset_after = rep->element[3]->integer * KEEL_MICROSECOND;
-  res->redis_time_us = rep->element[4]->integer;
-  res->refused_tier = (int)rep->element[5]->integer - 1;
+  res->remaining = v[1];
+  res->retry_after = v[2] < 0 ? -1 : v[2] * KEEL_MICROSECOND;
+  res->reset_after = v[3] * KEEL_MICROSECOND;
+  res->redis_time_us = v[4];
+  res->refused_tier = (int)v[5] - 1;
   rr_request_release(r);
   return 0;
 }

@@ -21,6 +21,7 @@ void keel_rate_redis_config_default(keel_rate_redis_config *cfg) {
   cfg->pool_size = 2;
   cfg->backoff_min = 20 * KEEL_MILLISECOND;
   cfg->backoff_max = 2 * KEEL_SECOND;
+  cfg->max_batch = 64;
 }
 
 static int fail(keel_err **err, int code, const char *url, const char *fmt, const char *what) {
@@ -120,21 +121,23 @@ static int parse_param(keel_rate_redis_config *c, const char *url, const char *p
     *dur = d;
     return 0;
   }
-  if (!strcmp(name, "pool_size")) {
-    long n;
-    if (!parse_uint(v, vl, 64, &n) || n < 1) {
+  if (!strcmp(name, "pool_size") || !strcmp(name, "max_batch")) {
+    bool pool = name[0] == 'p';
+    long max = pool ? 64 : 1024, n;
+    if (!parse_uint(v, vl, max, &n) || n < 1) {
       if (err) *err = keel_err_new("rate_redis", KEEL_EINVAL,
-                                   "bad Redis URL \"%s\": pool_size wants 1..64, not \"%.*s\"",
-                                   url, (int)vl, v);
+                                   "bad Redis URL \"%s\": %s wants 1..%ld, not \"%.*s\"",
+                                   url, name, max, (int)vl, v);
       return KEEL_EINVAL;
     }
-    c->pool_size = (int)n;
+    if (pool) c->pool_size = (int)n;
+    else c->max_batch = (int)n;
     return 0;
   }
   if (err) *err = keel_err_new("rate_redis", KEEL_EINVAL,
                                "bad Redis URL \"%s\": unknown parameter \"%s\" (known: "
-                               "connect_timeout, command_timeout, pool_size, backoff_min, "
-                               "backoff_max)", url, name);
+                               "connect_timeout, command_timeout, pool_size, max_batch, "
+                               "backoff_min, backoff_max)", url, name);
   return KEEL_EINVAL;
 }
 

@@ -31,8 +31,8 @@ static bool check2(const char *key, long long n, reply6 *o) {
   snprintf(ks, sizeof ks, "t:{%s}:s", key);
   snprintf(km, sizeof km, "t:{%s}:m", key);
   snprintf(nn, sizeof nn, "%lld", n);
-  const char *argv[] = {"EVALSHA", sha, "2", ks, km, nn, "500000", "1", "6000000", "10"};
-  redisReply *r = redisCommandArgv(rc_, 10, argv, NULL);
+  const char *argv[] = {"EVALSHA", sha, "2", ks, km, "1", "2", nn, "500000", "1", "6000000", "10"};
+  redisReply *r = redisCommandArgv(rc_, 12, argv, NULL);
   if (!r || r->type != REDIS_REPLY_ARRAY || r->elements != 6) {
     if (r && r->type == REDIS_REPLY_ERROR) fprintf(stderr, "  script: %s\n", r->str);
     if (r) freeReplyObject(r);
@@ -96,10 +96,10 @@ KT_TEST(refused_by_one_tier_charges_neither) {
 KT_TEST(minute_tier_refuses_and_second_tier_is_not_charged) {
   /* a key whose per-second tier is generous: 1000/s burst 100; minute tier 3/min burst 3 */
   char ks[] = "t:{d}:s", km[] = "t:{d}:m";
-  const char *argv[] = {"EVALSHA", sha, "2", ks, km, "1", "1000", "100", "20000000", "3"};
+  const char *argv[] = {"EVALSHA", sha, "2", ks, km, "1", "2", "1", "1000", "100", "20000000", "3"};
   long long allowed[5], remaining[5], refused[5];
   for (int i = 0; i < 5; i++) {
-    redisReply *r = redisCommandArgv(rc_, 10, argv, NULL);
+    redisReply *r = redisCommandArgv(rc_, 12, argv, NULL);
     KT_CHECK(r && r->type == REDIS_REPLY_ARRAY);
     allowed[i] = r->element[0]->integer;
     remaining[i] = r->element[1]->integer;
@@ -132,14 +132,32 @@ KT_TEST(keys_expire_when_full_again) {
 }
 
 KT_TEST(infinite_tier_and_burst_zero) {
-  const char *inf[] = {"EVALSHA", sha, "1", "t:{g}:i", "1000", "0", "0"};
-  redisReply *r = redisCommandArgv(rc_, 7, inf, NULL);
+  const char *inf[] = {"EVALSHA", sha, "1", "t:{g}:i", "1", "1", "1000", "0", "0"};
+  redisReply *r = redisCommandArgv(rc_, 9, inf, NULL);
   KT_CHECK(r && r->element[0]->integer == 1);
   freeReplyObject(r);
   KT_CHECK_EQ(pttl("t:{g}:i"), -2);
-  const char *zero[] = {"EVALSHA", sha, "1", "t:{h}:z", "1", "1000", "0"};
-  r = redisCommandArgv(rc_, 7, zero, NULL);
+  const char *zero[] = {"EVALSHA", sha, "1", "t:{h}:z", "1", "1", "1", "1000", "0"};
+  r = redisCommandArgv(rc_, 9, zero, NULL);
   KT_CHECK(r && r->element[0]->integer == 0 && r->element[2]->integer == -1);
+  freeReplyObject(r);
+}
+
+KT_TEST(one_call_runs_several_checks_in_order) {
+  /* three checks in one call: two on one key (burst 1: the second sees the
+   * first and is refused), one on another key with two tiers */
+  const char *argv[] = {"EVALSHA", sha, "4", "t:{i}:s", "t:{i}:s", "t:{j}:s", "t:{j}:m",
+                        "3",
+                        "1", "1", "1000000", "1",
+                        "1", "1", "1000000", "1",
+                        "2", "1", "500000", "1", "6000000", "10"};
+  redisReply *r = redisCommandArgv(rc_, 22, argv, NULL);
+  KT_CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 18);
+  KT_CHECK_EQ(r->element[0]->integer, 1);
+  KT_CHECK_EQ(r->element[6]->integer, 0);
+  KT_CHECK(r->element[8]->integer > 990000);          /* retry after ~1 s */
+  KT_CHECK_EQ(r->element[12]->integer, 1);
+  KT_CHECK_EQ(r->element[4]->integer, r->element[16]->integer);   /* one TIME */
   freeReplyObject(r);
 }
 

@@ -15,7 +15,7 @@ KT_TEST(defaults_and_full_url) {
   KT_CHECK_EQ(c.pool_size, 2);
   KT_CHECK_EQ(keel_rate_redis_config_from_url(
                   &c, "redis://alice:s%40cret@10.1.2.3:6380/5?connect_timeout=250ms&"
-                      "command_timeout=2s&pool_size=8&backoff_min=5&backoff_max=1m", &err), 0);
+                      "command_timeout=2s&pool_size=8&backoff_min=5&backoff_max=1m&max_batch=1", &err), 0);
   KT_CHECK_STR(c.user, "alice");
   KT_CHECK_STR(c.password, "s@cret");
   KT_CHECK_STR(c.host, "10.1.2.3");
@@ -26,6 +26,7 @@ KT_TEST(defaults_and_full_url) {
   KT_CHECK_EQ(c.pool_size, 8);
   KT_CHECK_EQ(c.backoff_min, 5 * KEEL_MILLISECOND);
   KT_CHECK_EQ(c.backoff_max, KEEL_MINUTE);
+  KT_CHECK_EQ(c.max_batch, 1);
 }
 
 KT_TEST(password_only_and_ipv6) {
@@ -69,6 +70,7 @@ KT_TEST(bad_urls_get_clear_errors) {
   expect_bad("redis://host#frag", KEEL_EPROTO, "fragment");
   expect_bad("redis://host?pool_size=0", KEEL_EINVAL, "pool_size");
   expect_bad("redis://host?pool_size=65", KEEL_EINVAL, "pool_size");
+  expect_bad("redis://host?max_batch=2000", KEEL_EINVAL, "max_batch wants 1..1024");
   expect_bad("redis://host?command_timeout=fast", KEEL_EINVAL, "command_timeout");
   expect_bad("redis://host?command_timeout=0", KEEL_EINVAL, "command_timeout");
   expect_bad("redis://host?colour=blue", KEEL_EINVAL, "unknown parameter \"colour\"");
