@@ -22,7 +22,7 @@ typedef struct pair {
   int64_t elapsed;
 } pair;
 
-static void die(const char *what, int rc) {
+__attribute__((noreturn)) static void die(const char *what, int rc) {
   fprintf(stderr, "bench/chan: %s: %s\n", what, keel_strerror(rc));
   exit(1);
 }
