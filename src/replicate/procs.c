@@ -270,13 +270,13 @@ int keel_replicate_procs(keel_ctx *ctx, const keel_replicate_cmd *cmds,
       if (es == 0 && !c->too_big && winner == KEEL_REPLICATE_NONE && !stopping) {
         c->state = KEEL_REPLICA_WON;
         winner = i;
-      } else if (stopping && c->signaled) {
-        c->state = KEEL_REPLICA_CANCELED;
-        c->err = keel_err_new("replicate", KEEL_ECANCELED, "%s: stopped", c->name);
       } else if (c->too_big) {
         c->state = KEEL_REPLICA_FAILED;
         c->err = keel_err_new("replicate", KEEL_ELIMIT, "%s: more than %zu bytes of output",
                               c->name, o.max_output);
+      } else if (stopping && c->signaled) {
+        c->state = KEEL_REPLICA_CANCELED;
+        c->err = NULL;   /* stopped by us: nothing to report */
       } else if (es == 0) {
         c->state = KEEL_REPLICA_LOST;
       } else {
@@ -344,7 +344,8 @@ int keel_replicate_procs(keel_ctx *ctx, const keel_replicate_cmd *cmds,
         st->state = ch[i].state;
         st->start = ch[i].started - start;
         st->took = st->would_take = (ch[i].ended ? ch[i].ended : ch[i].started) - ch[i].started;
-        st->code = ch[i].err ? keel_err_code(ch[i].err) : 0;
+        st->code = ch[i].err ? keel_err_code(ch[i].err)
+                   : ch[i].state == KEEL_REPLICA_CANCELED ? KEEL_ECANCELED : 0;
         st->exit_status = ch[i].reaped ? exit_status(&ch[i]) : -1;
       }
     }

@@ -5,6 +5,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,6 +79,38 @@ static int scan_proc(const char *marker, int *marked) {
   }
   closedir(d);
   return children;
+}
+
+/* Orphan test helper: this binary, run again with the variable set, starts
+ * one replicated child that writes its pid to a file, then blocks until it
+ * is killed. */
+extern char **environ;
+#define HELPER_VAR "KEEL_REPLICATE_ORPHAN_HELPER"
+__attribute__((constructor)) static void orphan_helper(void) {
+  const char *file = getenv(HELPER_VAR);
+  if (!file) return;
+  char script[256];
+  snprintf(script, sizeof script, "echo $$ > %s.tmp && mv %s.tmp %s && exec sleep 31.75",
+           file, file, file);
+  const char *argv[] = {"sh", "-c", script, NULL};
+  keel_replicate_cmd cmds[] = {{argv, NULL}};
+  keel_replicate_output out;
+  keel_replicate_procs(NULL, cmds, 1, NULL, &out, NULL, NULL);
+  _exit(0);
+}
+
+static char proc_state(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (!f) return 0;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *rp = strrchr(buf, ')');
+  char st = 0;
+  if (!rp || sscanf(rp + 1, " %c", &st) != 1) return 0;
+  return st;
 }
 
 static int children_now(void) {
@@ -233,6 +267,47 @@ KT_TEST(many_rounds_leak_nothing) {
   }
   KT_CHECK_EQ(children_now(), 0);
   KT_CHECK_EQ(count_fds(), fds);
+}
+
+KT_TEST(children_die_with_their_parent) {
+  /* A process running keel_replicate_procs is killed outright: its child
+   * must not live on (PR_SET_PDEATHSIG), even though nobody stops it. */
+  char file[96];
+  snprintf(file, sizeof file, "/tmp/keel-replicate-orphan-%d", (int)getpid());
+  unlink(file);
+  setenv(HELPER_VAR, file, 1);
+  pid_t helper;
+  char *const argv[] = {"replicate-orphan-helper", NULL};
+  int rc = posix_spawn(&helper, "/proc/self/exe", NULL, NULL, argv, environ);
+  unsetenv(HELPER_VAR);
+  KT_CHECK_EQ(rc, 0);
+  /* the grandchild writes its pid once it runs (bounded wait, no guess) */
+  pid_t child = 0;
+  int64_t until = keel_deadline_in(20 * KEEL_SECOND);
+  while (keel_now() < until) {
+    FILE *f = fopen(file, "re");
+    if (f) {
+      int v = 0;
+      if (fscanf(f, "%d", &v) == 1) child = v;
+      fclose(f);
+      if (child > 0) break;
+    }
+    keel_sleep(KEEL_MILLISECOND);
+  }
+  unlink(file);
+  KT_CHECK(child > 0);
+  KT_CHECK(proc_state(child) != 0 && proc_state(child) != 'Z');   /* running */
+  kill(helper, SIGKILL);
+  int st;
+  KT_CHECK_EQ(waitpid(helper, &st, 0), helper);
+  until = keel_deadline_in(20 * KEEL_SECOND);
+  while (keel_now() < until) {
+    char s = proc_state(child);
+    if (s == 0 || s == 'Z') break;      /* gone, or dead awaiting init */
+    keel_sleep(KEEL_MILLISECOND);
+  }
+  char s = proc_state(child);
+  KT_CHECK(s == 0 || s == 'Z');
 }
 
 KT_TEST(bad_arguments) {
