@@ -5,7 +5,8 @@
  * and synchronised across CPUs), we read it directly and convert with
  *   ns = anchor_ns + ((tsc - anchor_tsc) * mult) >> 32.
  * Invariants:
- *   - the anchor (anchor_tsc, anchor_ns = keel_now() read back to back) is
+ *   - the anchor (anchor_tsc, anchor_ns = keel_now() read back to back, the
+ *     tightest of three tries) is
  *     renewed at least every ~1 ms by whichever reader notices first, so the
  *     error against keel_now() stays that of mult over 1 ms;
  *   - mult is measured against keel_now() over spans of >= 1 ms at first and
@@ -53,11 +54,28 @@ static bool tsc_is_clocksource(void) {
   return ok;
 }
 
+/* A (tsc, ns) pair read back to back: the tightest of three tries, so a
+ * preemption between the two reads cannot skew the anchor or the rate. */
+static void read_pair(uint64_t *tsc, int64_t *ns) {
+  uint64_t best = UINT64_MAX;
+  for (int i = 0; i < 3; i++) {
+    uint64_t a = __rdtsc();
+    int64_t n = keel_now();
+    uint64_t b = __rdtsc();
+    if (b - a < best) {
+      best = b - a;
+      *tsc = a + (b - a) / 2;
+      *ns = n;
+    }
+  }
+}
+
 /* One writer at a time (whoever wins the seq CAS); returns keel_now(). */
 static int64_t reanchor(uint64_t seq) {
   if (!atomic_compare_exchange_strong(&clk.seq, &seq, seq + 1)) return keel_now();
-  uint64_t tsc = __rdtsc();
-  int64_t ns = keel_now();
+  uint64_t tsc = 0;
+  int64_t ns = 0;
+  read_pair(&tsc, &ns);
   int mode = atomic_load_explicit(&clk.mode, memory_order_relaxed);
   int64_t span = ns - clk.cal_ns;
   uint64_t ticks = tsc - clk.cal_tsc;
@@ -86,8 +104,7 @@ static int64_t clock_init(void) {
   if (mode == MODE_CALIBRATING) {
     uint64_t seq = atomic_load(&clk.seq);
     if (!(seq & 1) && atomic_compare_exchange_strong(&clk.seq, &seq, seq + 1)) {
-      clk.cal_tsc = __rdtsc();
-      clk.cal_ns = keel_now();
+      read_pair(&clk.cal_tsc, &clk.cal_ns);
       atomic_store_explicit(&clk.seq, seq + 2, memory_order_release);
     } else {
       return keel_now();
