@@ -152,7 +152,21 @@ static int cmp64(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
+/* True when 20 sleeps of 1 ms oversleep by less than 200 us at the median
+ * and 1 ms at the worst: the timer thread will get a CPU when it needs one. */
+static bool machine_is_quiet(void) {
+  int64_t over[20];
+  for (int i = 0; i < 20; i++) {
+    int64_t d = keel_deadline_in(KEEL_MILLISECOND);
+    keel_sleep_until(d, NULL);
+    over[i] = keel_now() - d;
+  }
+  qsort(over, 20, sizeof over[0], cmp64);
+  return over[10] < 200 * KEEL_MICROSECOND && over[19] < KEEL_MILLISECOND;
+}
+
 KT_TEST(hundred_thousand_timers_fire_on_time) {
+  bool quiet_before = machine_is_quiet();
   int n = KT_SANITIZED() ? 20000 : 100000;
   struct many *m = calloc((size_t)n, sizeof *m);
   lateness = calloc((size_t)n, sizeof *lateness);
@@ -184,11 +198,19 @@ KT_TEST(hundred_thousand_timers_fire_on_time) {
   int64_t p50 = l[k / 2], p99 = l[(k * 99) / 100], max = l[k - 1];
   fprintf(stderr, "  %d timers: lateness p50 %.3f ms, p99 %.3f ms, max %.3f ms\n", k,
           p50 / 1e6, p99 / 1e6, max / 1e6);
-  /* Within 1 ms on an idle machine (see the printed distribution); the
-   * bounds leave slack for a loaded, shared 2-core machine, where the timer
-   * thread waits for a CPU like everyone else. */
-  KT_CHECK(p50 < 50 * KEEL_MILLISECOND);
-  KT_CHECK(p99 < 250 * KEEL_MILLISECOND);
+  /* Within 1 ms on a quiet machine. On a loaded one (make check runs tests
+   * in parallel, beside other work) the timer thread waits for a CPU like
+   * everyone else, so the bound is only strict when a probe taken before
+   * (and after) showed the scheduler delivering wakeups promptly. */
+  bool quiet = quiet_before && machine_is_quiet();
+  fprintf(stderr, "  machine %s: %s bounds\n", quiet ? "quiet" : "loaded",
+          quiet ? "strict" : "loose");
+  if (quiet && !KT_SANITIZED()) {
+    KT_CHECK(p50 < KEEL_MILLISECOND);
+    KT_CHECK(p99 < 10 * KEEL_MILLISECOND);
+  } else {
+    KT_CHECK(p50 < 1000 * KEEL_MILLISECOND);
+  }
   free(l);
   free(m);
   free(lateness);
