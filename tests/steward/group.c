@@ -436,6 +436,52 @@ KT_TEST(failed_start_counts_as_a_failure) {
   keel_steward_release(s);
 }
 
+static const char value_key = 0;
+
+static int value_start(keel_ctx *ctx, int64_t interval, void *arg,
+                       keel_chan **heartbeat) {
+  (void)interval;
+  (void)heartbeat;
+  *(void **)arg = keel_ctx_value(ctx, &value_key);
+  keel_ward_exit(ctx, NULL);
+  return 0;
+}
+
+KT_TEST(wards_see_the_stewards_values) {
+  keel_ctx *ctx;
+  int payload = 7;
+  KT_CHECK_EQ(keel_ctx_with_value(keel_ctx_background(), &value_key, &payload, &ctx), 0);
+  void *seen = NULL;
+  keel_ward_spec spec = {.name = "v", .start = value_start, .arg = &seen,
+                         .restart = KEEL_RESTART_TRANSIENT};
+  keel_steward *s;
+  KT_CHECK_EQ(keel_steward_make_group(&s, &spec, 1, NULL), 0);
+  KT_CHECK_EQ(keel_steward_run(s, ctx, 0, NULL, NULL), 0);   /* ends: finished */
+  KT_CHECK(seen == &payload);
+  keel_steward_release(s);
+  keel_ctx_release(ctx);
+}
+
+KT_TEST(a_full_event_channel_drops_without_blocking) {
+  size_t base = keel_task_count();
+  struct tward w = {.id = 1};
+  atomic_init(&w.mode, FAIL);
+  keel_chan *events;
+  keel_chan_make(&events, sizeof(keel_steward_event), 1);
+  keel_ward_spec spec = {.name = "f", .start = tward_start, .arg = &w};
+  keel_steward_options o = {.events = events, .max_restarts = 20, .period = KEEL_MINUTE};
+  keel_steward *s;
+  KT_CHECK_EQ(keel_steward_make_group(&s, &spec, 1, &o), 0);
+  /* ~44 events into a buffer of one: the steward never blocks on them, and
+   * the dropped events' errors are released (ASan would see a leak). */
+  KT_CHECK_EQ(keel_steward_run(s, keel_ctx_background(), 0, NULL, NULL), KEEL_ELIMIT);
+  KT_CHECK_EQ(keel_chan_len(events), 1);
+  KT_CHECK(kt_tasks_settle(base, 10 * KEEL_SECOND));
+  drain_events(events);
+  keel_chan_release(events);
+  keel_steward_release(s);
+}
+
 KT_TEST(bad_arguments) {
   keel_steward *s;
   keel_ward_spec spec = {.start = tward_start};
