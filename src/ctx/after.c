@@ -20,13 +20,15 @@ static void after_run(void *arg) {
   keel_ctx_release(a);   /* the ARMED reference */
 }
 
-void ctx_after_fire(keel_ctx *a) {
+bool ctx_after_claim(keel_ctx *a) {
   int armed = AFTER_ARMED;
-  if (!atomic_compare_exchange_strong_explicit(&a->u.a.state, &armed,
-                                               AFTER_FIRED,
-                                               memory_order_acq_rel,
-                                               memory_order_acquire))
-    return;
+  return atomic_compare_exchange_strong_explicit(&a->u.a.state, &armed,
+                                                 AFTER_FIRED,
+                                                 memory_order_acq_rel,
+                                                 memory_order_acquire);
+}
+
+void ctx_after_launch(keel_ctx *a) {
   keel_task_options opts = {.stack_size = 0, .name = "ctx_after_func"};
   if (keel_task_spawn(NULL, after_run, a, &opts) != 0) after_run(a);
 }
@@ -50,7 +52,7 @@ int keel_ctx_after_func(keel_ctx *c, keel_task_fn fn, void *arg,
     keel_err *cause;
     if (!ctx_link(a, &code, &cause)) {   /* c is already done */
       keel_err_release(cause);
-      ctx_after_fire(a);
+      if (ctx_after_claim(a)) ctx_after_launch(a);
     }
   }
   return 0;

@@ -5,11 +5,9 @@
  *     children under its lock into a private work list, unlinks the node
  *     from its own parent, then visits the work list; stack depth is
  *     constant whatever the tree's shape;
- *   - the root of a cancel is never touched once its children are visited
- *     (releasing a visited child may drop the root's last reference); a
- *     deadline callback holds a reference on its node, and if it drops the
- *     last one the node is freed from a task, not inside the callback;
- *   - release is a loop up the parent chain, never a recursion;
+ *   - release is a loop up the parent chain, never a recursion; a cancel
+ *     never releases (it takes no references), so no node is freed inside a
+ *     cancel, nor inside a timer callback;
  *   - a node reaching zero references is canceled (which unlinks it), its
  *     timer stopped (waiting out a running callback), then freed; only then
  *     is its parent released, so the node's link owner outlives the unlink. */
@@ -38,23 +36,19 @@ keel_ctx *keel_ctx_retain(keel_ctx *c) {
   return c;
 }
 
-/* Takes a reference unless the node is already on its way to being freed. */
-static bool try_retain(keel_ctx *c) {
-  size_t r = atomic_load_explicit(&c->refs, memory_order_relaxed);
-  while (r != 0) {
-    if (atomic_compare_exchange_weak_explicit(&c->refs, &r, r + 1,
-                                              memory_order_acquire,
-                                              memory_order_relaxed))
-      return true;
+/* Spins (yielding) until *word is NULL: a walk that took c's list is about
+ * to reach c. Short: a visit is a few stores, never a block. */
+static void wait_null(_Atomic(keel_ctx *) *word) {
+  unsigned spins = 0;
+  while (atomic_load_explicit(word, memory_order_acquire) != NULL) {
+    if (++spins < 100) {
+      ctx_relax();
+    } else {
+      keel_task_yield();   /* the canceler may be a task on this worker */
+      sched_yield();
+    }
   }
-  return false;
 }
-
-/* The end of every work list (a node's `work` is non-NULL while listed). */
-static keel_ctx work_end;
-#define WORK_END (&work_end)
-
-static void wait_null(_Atomic(keel_ctx *) *word);
 
 /* Frees a node whose count reached zero. Does not release the parent. */
 static void ctx_free(keel_ctx *c) {
@@ -62,8 +56,8 @@ static void ctx_free(keel_ctx *c) {
     ctx_cancel_tree(c, KEEL_ECANCELED, NULL);   /* no-op if done; unlinks */
   else if (c->kind == CTX_AFTER)
     ctx_unlink(c);
-  /* Unlinked by now; a canceler that detached c first may still visit it. */
-  wait_null(&c->work);
+  /* Still on a canceled owner's taken list: a walk is about to visit c. */
+  wait_null(&c->link);
   if (c->has_timer) {
     keel_rtimer_stop(&c->u.d.timer);            /* waits out the callback */
     keel_err_release(c->u.d.cause);
@@ -87,7 +81,8 @@ void keel_ctx_release(keel_ctx *c) {
 /* ---- creation ------------------------------------------------------------- */
 
 keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind) {
-  keel_ctx *c = malloc(sizeof *c);
+  /* Cache-line aligned, so the walk's fields are one line, not two. */
+  keel_ctx *c = aligned_alloc(64, (sizeof *c + 63) & ~(size_t)63);
   if (!c) return NULL;
   c->kind = kind;
   c->code = 0;
@@ -98,7 +93,7 @@ keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind) {
   c->deadline = parent->deadline;
   atomic_init(&c->link, NULL);
   c->prev = c->next = c->children = c->last = NULL;
-  atomic_init(&c->work, NULL);
+  c->work = NULL;
   c->nchildren = 0;
   c->cause = NULL;
   atomic_init(&c->done, NULL);
@@ -148,20 +143,6 @@ bool ctx_link(keel_ctx *c, int *code, keel_err **cause) {
   return true;
 }
 
-/* Spins (yielding) until *word is NULL: a canceler that took c's list is
- * about to reach c. Short: a visit is a few stores, never a block. */
-static void wait_null(_Atomic(keel_ctx *) *word) {
-  unsigned spins = 0;
-  while (atomic_load_explicit(word, memory_order_acquire) != NULL) {
-    if (++spins < 100) {
-      ctx_relax();
-    } else {
-      keel_task_yield();   /* the canceler may be a task on this worker */
-      sched_yield();
-    }
-  }
-}
-
 void ctx_unlink(keel_ctx *c) {
   /* The owner is c->parent->src, alive as long as c holds its parent. */
   keel_ctx *owner = atomic_load_explicit(&c->link, memory_order_acquire);
@@ -179,10 +160,10 @@ void ctx_unlink(keel_ctx *c) {
     atomic_store_explicit(&c->link, NULL, memory_order_relaxed);
     ctx_unlock(owner);
   } else {
-    /* The owner is canceled and a canceler took its whole list: c's next
-     * pointer is its to follow. Wait until it has passed c. */
+    /* The owner is canceled and a walk took its whole list: c's `next` is
+     * the walk's to follow, and the walk clears `link` once it has passed
+     * c. Nothing to do here; ctx_free waits for that. */
     ctx_unlock(owner);
-    wait_null(&c->link);
   }
 }
 
@@ -206,26 +187,13 @@ int keel_ctx_with_cancel(keel_ctx *parent, keel_ctx **out) {
   return 0;
 }
 
-/* Frees a node whose last reference was dropped inside its own timer
- * callback, from a task: the timer thread still reads the timer after the
- * callback returns, and keel_rtimer_stop off that thread waits for it. */
-static void free_later(void *arg) {
-  keel_ctx *c = arg;
-  keel_ctx *parent = c->parent;
-  ctx_free(c);
-  keel_ctx_release(parent);
-}
-
 static void deadline_fire(void *arg, int64_t now) {
   (void)now;
+  /* No reference is taken: ctx_free stops this timer, waiting for this
+   * callback, before it frees the node. The cancel neither waits nor
+   * releases anything, so the callback never frees a node itself. */
   keel_ctx *c = arg;
-  /* If c is already on its way to be freed, that thread's ctx_free has
-   * canceled c and waits in keel_rtimer_stop for this callback to end. */
-  if (!try_retain(c)) return;
   ctx_cancel_tree(c, KEEL_EDEADLINE, c->u.d.cause);
-  if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
-    return;
-  if (keel_task_spawn(NULL, free_later, c, NULL) != 0) free_later(c);
 }
 
 int keel_ctx_with_deadline_cause(keel_ctx *parent, int64_t deadline,
@@ -299,25 +267,17 @@ int keel_ctx_without_cancel(keel_ctx *parent, keel_ctx **out) {
 
 /* ---- cancellation --------------------------------------------------------- */
 
-/* A canceler's private FIFO of nodes to visit, threaded through `work`
- * (WORK_END ends it; a node's `work` is non-NULL while it is queued). */
+/* A canceler's private FIFO of canceled nodes whose taken child lists are
+ * still to be walked, threaded through `work`. A queued node is alive: its
+ * unvisited children hold it (and their frees wait for the walk). */
 typedef struct work_queue {
   keel_ctx *head, *tail;
 } work_queue;
 
-static inline void enqueue(work_queue *q, keel_ctx *k) {
-  __builtin_prefetch(k, 1);
-  __builtin_prefetch((char *)k + 64, 1);
-  atomic_store_explicit(&k->work, WORK_END, memory_order_relaxed);
-  if (q->tail) atomic_store_explicit(&q->tail->work, k, memory_order_relaxed);
-  else q->head = k;
-  q->tail = k;
-}
-
-/* Marks n done (once) and takes its whole child list, queueing only its
- * first child: the walk reaches each next sibling from the one before.
- * (Children of a canceled node stay on the taken list, unchanged, until the
- * walk passes them: ctx_unlink waits for that.) Wakes what waits on n. */
+/* Marks n done (once) and takes its whole child list, which stays threaded
+ * through the children's `next` (ctx_unlink leaves a canceled owner's list
+ * alone and waits for the walk instead); queues n if the list is not empty.
+ * Wakes what waits on n. */
 static void mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
   ctx_lock(n);
   if (n->code) {
@@ -327,11 +287,13 @@ static void mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
   n->code = code;
   if (cause) n->cause = keel_err_retain(cause);
   keel_chan *done = atomic_load_explicit(&n->done, memory_order_relaxed);
-  keel_ctx *first = n->children;
-  if (first) {
-    n->children = n->last = NULL;
+  if (n->children) {   /* `children` is now the taken list, for the walk */
+    n->last = NULL;
     n->nchildren = 0;
-    enqueue(q, first);
+    n->work = NULL;
+    if (q->tail) q->tail->work = n;
+    else q->head = n;
+    q->tail = n;
   }
   ctx_unlock(n);
   keel_cancel_fire(&n->token, code);
@@ -343,29 +305,35 @@ void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause) {
   work_queue q = {NULL, NULL};
   mark(c, code, cause, &q);
   ctx_unlink(c);
-  /* Breadth first. A queued node stays allocated and on its taken list
-   * until the walk clears its `link` and then its `work` (its unlink and
-   * free wait for those), so the walk needs no references. Queueing the
-   * next sibling (prefetched) before visiting a node keeps many misses in
-   * flight instead of one sibling chain at a time. */
+  /* Breadth first, one taken list at a time, so a tree is walked roughly in
+   * the order it was allocated. The walk needs no references: an unvisited
+   * child keeps `link` set, and its unlink (hence its free) waits until the
+   * walk clears it, the last thing the walk does with it. */
   while (q.head) {
-    keel_ctx *n = q.head;
-    keel_ctx *sibling = n->next;
-    if (sibling) enqueue(&q, sibling);
-    keel_ctx *ahead = atomic_load_explicit(&n->work, memory_order_relaxed);
-    if (ahead != WORK_END) {   /* queued a while ago: its line is here */
-      keel_chan *d = atomic_load_explicit(&ahead->done, memory_order_relaxed);
+    keel_ctx *p = q.head;
+    keel_ctx *k = p->children;
+    q.head = p->work;
+    if (!q.head) q.tail = NULL;
+    while (k) {
+      keel_ctx *next = k->next;
+      if (next) {   /* overlap the next sibling's misses with this visit */
+        __builtin_prefetch(next, 1);
+        __builtin_prefetch((char *)next + 64, 1);
+      }
+      keel_chan *d = atomic_load_explicit(&k->done, memory_order_relaxed);
       if (d) __builtin_prefetch(d, 1);
+      if (k->kind == CTX_AFTER) {
+        /* Claim while linked (k is alive), launch once k is let go: the
+         * function may run, and free k, before the launch returns. */
+        bool run = ctx_after_claim(k);
+        atomic_store_explicit(&k->link, NULL, memory_order_release);
+        if (run) ctx_after_launch(k);
+      } else {
+        mark(k, code, cause, &q);
+        atomic_store_explicit(&k->link, NULL, memory_order_release);
+      }
+      k = next;
     }
-    atomic_store_explicit(&n->link, NULL, memory_order_release);
-    if (n->kind == CTX_AFTER)
-      ctx_after_fire(n);
-    else
-      mark(n, code, cause, &q);
-    keel_ctx *next = atomic_load_explicit(&n->work, memory_order_relaxed);
-    if (next == WORK_END) q.head = q.tail = NULL;
-    else q.head = next;
-    atomic_store_explicit(&n->work, NULL, memory_order_release);
   }
 }
 

@@ -15,17 +15,20 @@
  *     code goes non-zero once, under the lock, before the token fires and
  *     before done closes, so err != 0 is visible once done is closed and a
  *     reader that saw err != 0 (acquire) may read cause without the lock;
- *   - a child list is in creation order (append at `last`); a canceler visits
- *     breadth first, so a tree is walked roughly in allocation order, which
- *     the hardware prefetcher follows (the walk is bound by cache misses);
+ *   - a child list is in creation order (append at `last`); a canceler walks
+ *     breadth first, so a tree is visited roughly in allocation order (the
+ *     walk is bound by cache misses, not by work);
  *   - lock order: a node's lock, then nothing else. A canceler holds one lock
- *     at a time: it detaches a node's children under that node's lock into
- *     its private work queue (threaded through `work`, set before `link` is
- *     cleared) and visits them afterwards, clearing `work` when done;
- *   - a node is freed by the one thread that dropped its count to zero, and
- *     only once no canceler has it in a work list (`work` is NULL): the free
- *     waits for that, so a canceler needs no reference to the nodes it
- *     visits (the wait is short: a visit is a few stores, never a block). */
+ *     at a time: marking a node takes its whole child list at once (the list
+ *     stays threaded through the children's `next`, `children` keeps its
+ *     head) and queues the node; the walk then visits each child and clears
+ *     its `link` as the last thing it does with it;
+ *   - a child whose owner is canceled but whose `link` is still set has not
+ *     been visited yet: its unlink leaves the taken list alone, and its free
+ *     waits for `link` to clear (so does the parent reference it holds). The
+ *     walk thus needs no references; the wait is short (a visit is a few
+ *     stores, never a block) and only frees wait, never a cancel or a timer
+ *     callback, so a walk waiting on a timer callback cannot deadlock. */
 #ifndef KEEL_CTX_INTERNAL_H
 #define KEEL_CTX_INTERNAL_H
 
@@ -55,11 +58,11 @@ struct keel_ctx {
   struct keel_ctx_head_ head;   /* first: keel_ctx_is_canceled reads it */
   _Atomic size_t refs;
   _Atomic(keel_ctx *) link;     /* owner of the list we are in, or NULL */
-  _Atomic(keel_ctx *) work;     /* non-NULL while in a canceler's work list */
+  keel_ctx *work;               /* a canceler's queue of taken lists */
   keel_ctx *next;               /* sibling: link's lock */
   _Atomic int lock;
   int code;                     /* own lock: 0, then the cancel code */
-  keel_ctx *children;           /* own lock */
+  keel_ctx *children;           /* own lock; once canceled: the taken list */
   _Atomic(keel_chan *) done;    /* own lock to create; read lock-free */
   /* second line */
   keel_cancel token;
@@ -113,7 +116,9 @@ bool ctx_link(keel_ctx *c, int *code, keel_err **cause);
 void ctx_unlink(keel_ctx *c);
 /* Cancels c and everything below it, iteratively. cause is borrowed. */
 void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause);
-/* Runs an after node's function (once; a no-op if stopped or fired). */
-void ctx_after_fire(keel_ctx *c);
+/* An after node fires in two steps: claim it (true once, if not stopped),
+ * then launch its function, which then owns the ARMED reference. */
+bool ctx_after_claim(keel_ctx *c);
+void ctx_after_launch(keel_ctx *c);
 
 #endif
