@@ -65,7 +65,7 @@ static uint64_t hash_key(const void *key, size_t len) {
     len -= 8;
   }
   uint64_t v = 0;
-  memcpy(&v, p, len);
+  if (len) memcpy(&v, p, len);
   h = (h ^ (v * 0xc4ceb9fe1a85ec53ull)) * 0xff51afd7ed558ccdull;
   h ^= h >> 32;
   h *= 0xc4ceb9fe1a85ec53ull;
