@@ -15,6 +15,7 @@
 #include "replicate_test.h"
 #include "keel/ctx.h"
 #include "keel/replicate.h"
+#include "keel/task.h"
 
 #define MS KEEL_MILLISECOND
 
@@ -308,6 +309,50 @@ KT_TEST(children_die_with_their_parent) {
   }
   char s = proc_state(child);
   KT_CHECK(s == 0 || s == 'Z');
+}
+
+/* Several tasks replicate processes at once: every call gets its own
+ * winner's output, and nothing is left behind. */
+struct proc_worker { keel_waitgroup *wg; int id; int bad; };
+
+static void proc_worker_main(void *p) {
+  struct proc_worker *w = p;
+  int rounds = KT_SANITIZED() ? 3 : 8;
+  for (int i = 0; i < rounds; i++) {
+    char script[64];
+    snprintf(script, sizeof script, "echo %d-%d", w->id, i);
+    const char *a[] = {"sleep", "30", NULL};
+    const char *b[] = {"sh", "-c", script, NULL};
+    const char *c[] = {"sh", "-c", "exit 1", NULL};
+    keel_replicate_cmd cmds[] = {{a, NULL}, {b, NULL}, {c, NULL}};
+    keel_replicate_output out;
+    char want[64];
+    snprintf(want, sizeof want, "%d-%d\n", w->id, i);
+    if (keel_replicate_procs(NULL, cmds, 3, NULL, &out, NULL, NULL) != 0) {
+      w->bad++;
+      continue;
+    }
+    if (strcmp(out.data, want) != 0) w->bad++;
+    free(out.data);
+  }
+  keel_waitgroup_done(w->wg);
+}
+
+KT_TEST(concurrent_calls_from_tasks) {
+  int fds = count_fds();
+  enum { W = 4 };
+  keel_waitgroup wg;
+  keel_waitgroup_init(&wg);
+  keel_waitgroup_add(&wg, W);
+  struct proc_worker ws[W];
+  for (int i = 0; i < W; i++) {
+    ws[i] = (struct proc_worker){&wg, i, 0};
+    KT_CHECK_EQ(keel_task_spawn(NULL, proc_worker_main, &ws[i], NULL), 0);
+  }
+  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
+  for (int i = 0; i < W; i++) KT_CHECK_EQ(ws[i].bad, 0);
+  KT_CHECK_EQ(children_now(), 0);
+  KT_CHECK_EQ(count_fds(), fds);
 }
 
 KT_TEST(bad_arguments) {
