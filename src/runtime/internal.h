@@ -160,6 +160,7 @@ typedef struct keel_worker {
   struct keel_task *current;      /* running task, or NULL */
   enum keel_post post;            /* set by a task before it switches out */
   keel_waiter *post_waiter;
+  struct keel_task *post_task;    /* the task that left `post` */
   _Atomic uint64_t tick;          /* bumped at each task switch (sysmon) */
   uint64_t sysmon_seen;           /* the tick sysmon saw last time */
   uint32_t sched_count;           /* for the periodic global queue check */

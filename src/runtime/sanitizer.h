@@ -81,6 +81,20 @@ static inline void keel__san_switch_to_g0(keel_worker *w, struct keel_task *t,
 #endif
 }
 
+/* task -> task (a direct switch), on the first task before the switch. */
+static inline void keel__san_switch_task_to_task(struct keel_task *from,
+                                                 struct keel_task *to,
+                                                 bool exiting) {
+  (void)from; (void)to; (void)exiting;
+#ifdef KEEL_SANITIZE_ADDRESS
+  __sanitizer_start_switch_fiber(exiting ? NULL : &from->asan_fake_stack,
+                                 to->stack_lo, to->stack_size);
+#endif
+#ifdef KEEL_SANITIZE_THREAD
+  __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+}
+
 /* On the task, right after it was switched to (first run or resume). */
 static inline void keel__san_resumed_task(struct keel_task *t) {
   (void)t;

@@ -1,9 +1,11 @@
 /* sched.c — the M:N scheduler: workers, run queues, stealing, idle parking.
  *
  * Each worker thread runs `worker_main` on its own pthread stack (g0) and
- * switches into tasks; a task always switches back to g0 (never directly to
- * another task), leaving a `post` action that g0 performs once the task's
+ * switches into tasks. A task that parks or exits switches directly to the
+ * next task of its worker's runnext/ring when there is one (else to g0),
+ * leaving a `post` action that the other side performs once the task's
  * context is fully saved: commit a park, requeue a yield, finish an exit.
+ * The post action always runs on a different stack than the task's own.
  *
  * Queues (Go's proc.go design):
  *   - runnext: the task made ready by the task running here runs next (it
@@ -284,19 +286,89 @@ void keel__task_enqueue_new(struct keel_task *t) { keel__task_ready(t); }
 
 void keel__task_finish(struct keel_task *t);  /* task.c */
 
+/* Performs the post action the previous task on w left, right after the
+ * switch away from it (on g0, or on the task switched to directly). Returns
+ * the previous task when it must run again at once (its park was woken
+ * before its context was saved), else NULL. */
+static struct keel_task *post_switch(keel_worker *w) {
+  enum keel_post post = w->post;
+  struct keel_task *prev = w->post_task;
+  w->post = KEEL_POST_NONE;
+  switch (post) {
+    case KEEL_POST_PARK: {
+      uint32_t zero = 0;
+      if (!atomic_compare_exchange_strong_explicit(&w->post_waiter->futex, &zero, 2,
+                                                   memory_order_acq_rel,
+                                                   memory_order_acquire))
+        return prev;  /* woken before it finished switching out */
+      return NULL;
+    }
+    case KEEL_POST_YIELD:
+      gq_push(prev);
+      wakep();
+      return NULL;
+    case KEEL_POST_EXIT:
+      keel__task_finish(prev);
+      return NULL;
+    case KEEL_POST_NONE:
+      return NULL;
+  }
+  return NULL;
+}
+
+static void bump_tick(keel_worker *w) {
+  atomic_store_explicit(&w->tick, atomic_load_explicit(&w->tick, memory_order_relaxed) + 1,
+                        memory_order_relaxed);
+}
+
+/* Called by a task right after it was switched to (first run or resume),
+ * on whatever worker it now runs: finishes the previous task's post action.
+ * A park that must be resumed goes to runnext (it runs after us). */
+static void after_switch_in(struct keel_task *t) {
+  keel__san_resumed_task(t);
+  keel_worker *w = keel__worker_current();
+  if (w->post == KEEL_POST_NONE) return;
+  struct keel_task *again = post_switch(w);
+  if (again) {
+    struct keel_task *old =
+        atomic_exchange_explicit(&w->runnext, again, memory_order_acq_rel);
+    if (old) {
+      runq_put_local(w, old);
+      wakep();
+    }
+  }
+}
+
+/* Switches the running task out. When this worker has a task ready in its
+ * runnext slot or ring, switches to it directly (one switch instead of two
+ * through g0); every 61st time, and for yields, it goes through g0 so the
+ * global queue gets its turn. The post action runs on the other side. */
 void keel__task_switch_out(enum keel_post post, keel_waiter *wt) {
   keel_worker *w = keel__worker_current();
   struct keel_task *t = w->current;
   w->post = post;
   w->post_waiter = wt;
-  keel__san_switch_to_g0(w, t, post == KEEL_POST_EXIT);
-  keel__ctx_switch(&t->ctx, &w->g0);
-  keel__san_resumed_task(t);
+  w->post_task = t;
+  struct keel_task *next = NULL;
+  if (post != KEEL_POST_YIELD && ++w->sched_count % 61 != 0 &&
+      !atomic_load_explicit(&sched_stop_flag, memory_order_relaxed))
+    next = runq_get(w);
+  if (next) {
+    w->current = next;
+    tls_task = next;
+    bump_tick(w);
+    keel__san_switch_task_to_task(t, next, post == KEEL_POST_EXIT);
+    keel__ctx_switch(&t->ctx, &next->ctx);
+  } else {
+    keel__san_switch_to_g0(w, t, post == KEEL_POST_EXIT);
+    keel__ctx_switch(&t->ctx, &w->g0);
+  }
+  after_switch_in(t);
 }
 
 static void task_entry(void *arg) {
   struct keel_task *t = arg;
-  keel__san_resumed_task(t);
+  after_switch_in(t);
   t->fn(t->arg);
   keel__task_switch_out(KEEL_POST_EXIT, NULL);
   __builtin_unreachable();
@@ -306,39 +378,20 @@ void keel__task_ctx_init(struct keel_task *t) {
   keel__ctx_make(&t->ctx, t->stack_lo, t->stack_size, task_entry, t);
 }
 
-/* Runs t on w until it switches out, then performs its post action.
- * Returns a task to run at once (a park whose wake already came), or NULL. */
+/* Runs t on w until control comes back to g0 (perhaps after a chain of
+ * direct task-to-task switches), then performs the post action of the task
+ * that switched to g0. Returns a task to run at once, or NULL. */
 static struct keel_task *run_task(keel_worker *w, struct keel_task *t) {
   w->current = t;
   tls_task = t;
   w->post = KEEL_POST_NONE;
-  atomic_store_explicit(&w->tick, atomic_load_explicit(&w->tick, memory_order_relaxed) + 1,
-                        memory_order_relaxed);
+  bump_tick(w);
   keel__san_switch_to_task(w, t);
   keel__ctx_switch(&w->g0, &t->ctx);
   keel__san_resumed_g0(w);
   tls_task = NULL;
   w->current = NULL;
-  switch (w->post) {
-    case KEEL_POST_PARK: {
-      uint32_t zero = 0;
-      if (!atomic_compare_exchange_strong_explicit(&w->post_waiter->futex, &zero, 2,
-                                                   memory_order_acq_rel,
-                                                   memory_order_acquire))
-        return t;  /* woken before it finished switching out: resume it */
-      return NULL;
-    }
-    case KEEL_POST_YIELD:
-      gq_push(t);
-      wakep();
-      return NULL;
-    case KEEL_POST_EXIT:
-      keel__task_finish(t);
-      return NULL;
-    case KEEL_POST_NONE:
-      return NULL;
-  }
-  return NULL;
+  return post_switch(w);
 }
 
 /* ---- the worker loop --------------------------------------------------------------- */
