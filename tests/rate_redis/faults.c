@@ -139,6 +139,24 @@ KT_TEST(killed_and_restarted) {
   }
   KT_CHECK(keel_rate_redis_degraded(l));
   KT_CHECK_EQ(rec_count(&rec, KEEL_RATE_REDIS_DEGRADED), 1);   /* reported once */
+  /* the local fallback runs at local_share (0.5) of the tier: 10/s burst 10
+   * becomes 5/s burst 5 on this machine */
+  keel_rate_redis_tier small = {"s", 10.0, 10};
+  keel_rate_redis_options so = {.prefix = "small", .tiers = &small, .ntiers = 1,
+                                .policy = KEEL_RATE_REDIS_FAIL_LOCAL, .local_share = 0.5};
+  keel_rate_redis_limiter *sl;
+  KT_CHECK_EQ(keel_rate_redis_limiter_new(&sl, p, &so, NULL), 0);
+  int local_admitted = 0;
+  int64_t t_local = keel_now();
+  for (int i = 0; i < 20; i++) {
+    KT_CHECK_EQ(keel_rate_redis_allow(sl, NULL, "k", &r), 0);
+    KT_CHECK_EQ(r.source, KEEL_RATE_REDIS_BY_LOCAL);
+    local_admitted += r.allowed;
+  }
+  int64_t local_took = keel_now() - t_local;
+  keel_rate_redis_limiter_free(sl);
+  KT_CHECK(local_admitted >= 5);
+  KT_CHECK(local_admitted <= 5 + 1 + (int)(local_took * 5 / KEEL_SECOND));
   KT_CHECK(strstr(rec_msg(&rec, KEEL_RATE_REDIS_DEGRADED), "Redis") != NULL);
   KT_CHECK(rec_count(&rec, KEEL_RATE_REDIS_DISCONNECTED) >= 1);
 
@@ -366,6 +384,40 @@ KT_TEST(full_redis_is_a_clear_error_and_policy_applies) {
   keel_rate_redis_pool_free(p);
   rec_free(&rec);
   rrh_stop(&s);
+}
+
+KT_TEST(reconnects_with_exponential_backoff) {
+  /* Nothing listens on the port: each attempt fails at once, so without
+   * backoff a connection would retry thousands of times a second. With
+   * 10 ms doubling to 80 ms, one second holds at most ~16 attempts per
+   * connection (fewer on a loaded machine: only an upper bound is checked). */
+  int port = rrh_free_port();
+  char url[128];
+  snprintf(url, sizeof url, "redis://127.0.0.1:%d?backoff_min=10ms&backoff_max=80ms&pool_size=1",
+           port);
+  recorder rec;
+  rec_init(&rec);
+  keel_rate_redis_config cfg;
+  KT_CHECK_EQ(keel_rate_redis_config_from_url(&cfg, url, NULL), 0);
+  keel_rate_redis_pool *p;
+  KT_CHECK_EQ(keel_rate_redis_pool_new(&p, &cfg, on_event, &rec), 0);
+  KT_CHECK(rec_wait(&rec, KEEL_RATE_REDIS_DISCONNECTED, slack()));
+  KT_CHECK_EQ(rec_code(&rec, KEEL_RATE_REDIS_DISCONNECTED), KEEL_EUNAVAILABLE);
+  KT_CHECK(strstr(rec_msg(&rec, KEEL_RATE_REDIS_DISCONNECTED), "refused") != NULL);
+  keel_sleep(KEEL_SECOND);   /* measuring the retry rate, not synchronising */
+  keel_rate_redis_stats st;
+  keel_rate_redis_pool_stats(p, &st);
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_rate_redis_pool_ping(p, NULL, &err), KEEL_EUNAVAILABLE);   /* at once */
+  KT_CHECK(err && strstr(keel_err_message(err), "refused"));
+  keel_err_release(err);
+  keel_rate_redis_pool_free(p);
+  int reports = rec_count(&rec, KEEL_RATE_REDIS_DISCONNECTED);
+  rec_free(&rec);
+  fprintf(stderr, "  %llu connect attempts in about 1 s\n", (unsigned long long)st.connect_failures);
+  KT_CHECK(st.connect_failures >= 2);
+  KT_CHECK(st.connect_failures <= 30);   /* ~16 expected; thousands without backoff */
+  KT_CHECK_EQ(reports, 1);               /* the outage is reported once, not per attempt */
 }
 
 KT_TEST(zz_runtime_stops_clean) {
