@@ -64,11 +64,16 @@ struct call {
   size_t started, running, hedges, failed;
   int ctx_code;          /* the caller's context ended first: its code */
   size_t fatal;          /* index of a fatal failure, or WINNER_NONE */
+  bool heap;             /* the block came from malloc (else the caller's stack) */
 };
+
+/* A call that waits for its replicas keeps its state on the caller's stack
+ * when it fits: no allocation on the common path. */
+#define LOCAL_CALL_BYTES 3072
 
 static size_t round_up(size_t v, size_t a) { return (v + a - 1) / a * a; }
 
-static struct call *call_alloc(size_t n, size_t result_size) {
+static struct call *call_alloc(size_t n, size_t result_size, void *local) {
   size_t a = alignof(max_align_t);
   size_t off_slots = round_up(sizeof(struct call), a);
   size_t off_handlers = off_slots + round_up(n * sizeof(struct slot), a);
@@ -76,9 +81,16 @@ static struct call *call_alloc(size_t n, size_t result_size) {
   size_t off_buffers = off_stats + round_up(n * sizeof(keel_replica_stat), a);
   size_t each = round_up(result_size, a);
   if (result_size && n > (SIZE_MAX - off_buffers) / each) return NULL;
-  char *m = calloc(1, off_buffers + n * each);
-  if (!m) return NULL;
+  size_t total = off_buffers + n * each;
+  char *m;
+  if (local && total <= LOCAL_CALL_BYTES) {
+    m = memset(local, 0, total);
+  } else {
+    m = calloc(1, total);
+    if (!m) return NULL;
+  }
   struct call *c = (struct call *)m;
+  c->heap = m != local;
   c->slots = (struct slot *)(m + off_slots);
   c->handlers = (keel_replicate_handler *)(m + off_handlers);
   c->stats = (keel_replica_stat *)(m + off_stats);
@@ -94,7 +106,7 @@ static void call_free(struct call *c) {
   }
   keel_chan_release(c->events);
   keel_ctx_release(c->ctx);
-  free(c);
+  if (c->heap) free(c);
 }
 
 static void replica_main(void *p) {
@@ -324,7 +336,8 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
     if (!handlers[i].fn) return KEEL_EINVAL;
   if (!ctx) ctx = keel_ctx_background();
 
-  struct call *c = call_alloc(n, o.result_size);
+  alignas(max_align_t) char local[LOCAL_CALL_BYTES];
+  struct call *c = call_alloc(n, o.result_size, o.detach ? NULL : local);
   if (!c) return KEEL_ENOMEM;
   c->n = n;
   c->o = o;
