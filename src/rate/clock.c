@@ -119,11 +119,11 @@ int64_t keel_rate_now(void) {
   if (__builtin_expect(mode == MODE_TSC, 1)) {
     uint64_t tsc = __rdtsc();
     uint64_t s1 = atomic_load_explicit(&clk.seq, memory_order_acquire);
-    uint64_t atsc = atomic_load_explicit(&clk.anchor_tsc, memory_order_relaxed);
-    int64_t ans = atomic_load_explicit(&clk.anchor_ns, memory_order_relaxed);
-    uint64_t mult = atomic_load_explicit(&clk.mult, memory_order_relaxed);
-    uint64_t every = atomic_load_explicit(&clk.reanchor, memory_order_relaxed);
-    atomic_thread_fence(memory_order_acquire);
+    /* Acquire loads keep the re-read of seq after them (no fence: TSan). */
+    uint64_t atsc = atomic_load_explicit(&clk.anchor_tsc, memory_order_acquire);
+    int64_t ans = atomic_load_explicit(&clk.anchor_ns, memory_order_acquire);
+    uint64_t mult = atomic_load_explicit(&clk.mult, memory_order_acquire);
+    uint64_t every = atomic_load_explicit(&clk.reanchor, memory_order_acquire);
     uint64_t s2 = atomic_load_explicit(&clk.seq, memory_order_relaxed);
     if (__builtin_expect((s1 & 1) || s1 != s2, 0)) return keel_now();
     uint64_t dt = tsc - atsc;

@@ -157,9 +157,11 @@ typedef struct cfg_snap {
 static inline cfg_snap cfg_read(keel_rate_limiter *l, unsigned gen) {
   rate_cfg *c = &l->cfg[gen & 1];
   cfg_snap s;
-  s.limit = bits_to_double(atomic_load_explicit(&c->limit_bits, memory_order_relaxed));
-  s.burst = atomic_load_explicit(&c->burst, memory_order_relaxed);
-  s.base = atomic_load_explicit(&c->base, memory_order_relaxed);
+  /* Acquire (free on x86): a re-read of the generation after these cannot
+   * move before them (the seqlock pattern, without a fence TSan rejects). */
+  s.limit = bits_to_double(atomic_load_explicit(&c->limit_bits, memory_order_acquire));
+  s.burst = atomic_load_explicit(&c->burst, memory_order_acquire);
+  s.base = atomic_load_explicit(&c->base, memory_order_acquire);
   return s;
 }
 
@@ -176,7 +178,6 @@ static cfg_snap cfg_read_stable(keel_rate_limiter *l, uint64_t *hi_out) {
   for (;;) {
     uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE);
     cfg_snap s = cfg_read(l, word_gen(hi));
-    atomic_thread_fence(memory_order_acquire);
     uint64_t hi2 = __atomic_load_n(&l->state[1], __ATOMIC_RELAXED);
     if (word_gen(hi2) == word_gen(hi)) {
       if (hi_out) *hi_out = hi;
@@ -270,7 +271,6 @@ void rate_limiter_init(keel_rate_limiter *l, keel_rate_limit limit,
   l->state[0] = w.lo;
   l->state[1] = w.hi;
   l->last_event = RATE_NEVER;
-  atomic_thread_fence(memory_order_release);
 }
 
 void rate_limiter_destroy(keel_rate_limiter *l) { pthread_mutex_destroy(&l->mu); }
@@ -320,7 +320,6 @@ double keel_rate_tokens_at(keel_rate_limiter *l, int64_t now) {
   for (;;) {
     rate_word w = state_load(l);
     cfg_snap s = cfg_read(l, word_gen(w.hi));
-    atomic_thread_fence(memory_order_acquire);
     if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_RELAXED)) != word_gen(w.hi))
       continue;
     rate_core c = {bits_to_double(w.lo), decode_last(word_off(w.hi), s.base), 0,
@@ -350,7 +349,6 @@ static bool allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
     int64_t off = word_off(cur.hi);
     if (rate_is_inf(s.limit)) {
       /* Go takes nothing; the answer only needs a limit that really was. */
-      atomic_thread_fence(memory_order_acquire);
       uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_RELAXED);
       if (word_gen(hi) == gen) {
         if (stamp) *stamp = now;
@@ -369,7 +367,6 @@ static bool allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
     if (!(n <= s.burst && wait <= 0)) {
       if (exact) {
         /* A real state; its config slot must still be its generation's. */
-        atomic_thread_fence(memory_order_acquire);
         if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_RELAXED)) == gen) return false;
         cur = state_load(l);
         continue;
