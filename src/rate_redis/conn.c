@@ -693,7 +693,8 @@ int keel_rate_redis_pool_new(keel_rate_redis_pool **out, const keel_rate_redis_c
   for (int i = 0; rc == 0 && i < made; i++) {
     char name[32];
     snprintf(name, sizeof name, "redis-conn-%d", i);
-    keel_task_options o = {.name = name};
+    /* room for the 16 KiB read buffer and for keel_err's stack capture */
+    keel_task_options o = {.name = name, .stack_size = 256 << 10};
     rc = keel_task_spawn(&p->conns[i].task, conn_main, &p->conns[i], &o);
   }
   if (rc) {
