@@ -197,9 +197,9 @@ static int ward_ended(struct run *r, size_t i, keel_steward_event_kind kind,
     /* gave up (module steward) -> [limit (KEEL_ELIMIT), the last failure] */
     keel_err *parts[2] = {
         keel_err_new("steward", KEEL_ELIMIT,
-                     "more than %d restarts within %lld ms (the last for %s)",
-                     o->max_restarts, (long long)(o->period / KEEL_MILLISECOND),
-                     w->spec->name),
+                     "more than %d restart%s within %lld ms (the last for %s)",
+                     o->max_restarts, o->max_restarts == 1 ? "" : "s",
+                     (long long)(o->period / KEEL_MILLISECOND), w->spec->name),
         err};
     r->gave_up = keel_err_wrap(keel_err_join(parts, 2), "steward",
                                "a part of the service failed too often and was stopped",
