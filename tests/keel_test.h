@@ -22,13 +22,13 @@ static struct kt_case kt_cases[512];
 static int kt_ncases;
 static int kt_failed_now;
 
-#define KT_TEST(name)                                                   \
-  static void kt_##name(void);                                          \
-  __attribute__((constructor)) static void kt_reg_##name(void) {        \
-    kt_cases[kt_ncases].name = #name;                                   \
-    kt_cases[kt_ncases++].fn = kt_##name;                               \
+#define KT_TEST(test_name)                                              \
+  static void kt_##test_name(void);                                     \
+  __attribute__((constructor)) static void kt_reg_##test_name(void) {   \
+    kt_cases[kt_ncases].name = #test_name;                              \
+    kt_cases[kt_ncases++].fn = kt_##test_name;                          \
   }                                                                     \
-  static void kt_##name(void)
+  static void kt_##test_name(void)
 
 #define KT_FAIL(...)                                                    \
   do {                                                                  \
