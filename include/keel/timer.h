@@ -52,9 +52,11 @@ int keel_timer_tick(keel_timer **out, int64_t period);
 
 keel_chan *keel_timer_chan(keel_timer *t);   /* borrowed */
 
-/* True if the timer was armed and is now stopped before firing (for a
- * ticker: was still ticking). False for NULL, a fired one-shot, or a timer
- * already stopped. Drains the channel (see above). */
+/* Stops the timer and drains its channel (see above). True if this kept a
+ * value from being received: the timer was still armed (a ticker: still
+ * ticking), or it had fired but its value was still unreceived in the
+ * channel. False when there was nothing to prevent: NULL, a one-shot whose
+ * value was already received, a timer already stopped. */
 bool keel_timer_stop(keel_timer *t);
 /* Re-arms for duration from now, stopped or not, fired or not; a periodic
  * timer then ticks every duration (its new period, as Go's Ticker.Reset;

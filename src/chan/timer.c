@@ -61,22 +61,25 @@ int keel_timer_tick(keel_timer **out, int64_t period) {
 
 keel_chan *keel_timer_chan(keel_timer *t) { return t ? t->chan : NULL; }
 
-static void drain(keel_timer *t) {
-  if (keel_chan_len(t->chan) > 0) (void)keel_chan_recv(t->chan, NULL, KEEL_NOWAIT);
+/* Takes an unreceived fire time out of the channel; true if there was one. */
+static bool drain(keel_timer *t) {
+  return keel_chan_len(t->chan) > 0 && keel_chan_recv(t->chan, NULL, KEEL_NOWAIT) == 0;
 }
 
 bool keel_timer_stop(keel_timer *t) {
   if (!t) return false;
-  bool was_armed = keel_rtimer_stop(&t->rt);
+  bool prevented = keel_rtimer_stop(&t->rt);
   t->stopped = true;
-  drain(t);
-  return was_armed;
+  /* A fire whose value nobody received yet is undone too (the callback may
+   * have run just before the stop): the caller will not see it either way. */
+  if (drain(t)) prevented = true;
+  return prevented;
 }
 
 int keel_timer_reset(keel_timer *t, int64_t duration) {
   if (!t || (t->period > 0 && duration <= 0)) return KEEL_EINVAL;
   (void)keel_rtimer_stop(&t->rt);
-  drain(t);
+  (void)drain(t);
   t->stopped = false;
   if (t->period > 0) t->period = duration;  /* Go's Ticker.Reset */
   return keel_rtimer_start(&t->rt, when_from_now(duration), t->period);
