@@ -248,7 +248,8 @@ int keel_err_decode_log_line(const char *line, size_t len, keel_err **out,
 void keel_err_new_log_id(char out[KEEL_ERR_LOG_ID_LEN + 1]);
 
 /* Where log lines go: a file descriptor (default 2, stderr) or a callback
- * (line without newline, called under the log lock: lines never interleave).
+ * (line without newline, called under the log lock: lines never interleave;
+ * so the callback must not call keel_err_handle or the setters below).
  * Setting one replaces the other. fd < 0 or fn NULL discards lines. */
 typedef void (*keel_err_sink_fn)(void *arg, const char *line, size_t len);
 void keel_err_set_log_fd(int fd);

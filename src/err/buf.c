@@ -4,7 +4,6 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "err/err_internal.h"
 
@@ -75,14 +74,31 @@ void buf_json_string(err_buf *b, const char *s) {
   buf_put(b, "\"", 1);
 }
 
+/* Civil date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+ * Pure arithmetic: gmtime_r takes glibc's tzset lock, which a child forked
+ * while another thread held it could never take. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
 void buf_time(err_buf *b, int64_t ns) {
   int64_t sec = ns / 1000000000, frac = ns % 1000000000;
   if (frac < 0) { frac += 1000000000; sec -= 1; }
-  time_t t = (time_t)sec;
-  struct tm tm;
-  if (!gmtime_r(&t, &tm)) { buf_puts(b, "1970-01-01T00:00:00Z"); return; }
-  buf_printf(b, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+  int64_t days = sec / 86400, rem = sec % 86400;
+  if (rem < 0) { rem += 86400; days -= 1; }
+  int64_t y;
+  int m, d;
+  civil_from_days(days, &y, &m, &d);
+  buf_printf(b, "%04lld-%02d-%02dT%02d:%02d:%02d.%09lldZ", (long long)y, m, d,
+             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60),
              (long long)frac);
 }
 

@@ -90,6 +90,11 @@ int err_capture(void **pcs, int max, int skip);
 typedef void (*err_frame_fn)(void *arg, const keel_err_frame *f, size_t index);
 size_t err_each_frame(const keel_err *e, err_frame_fn fn, void *arg);
 bool err_object_is_own(const char *object);
+
+/* Fork safety: the log and symbol locks are held across fork() (handle.c
+ * installs the handlers on first use of either lock). */
+void err_fork_handlers_install(void);
+void err_sym_fork_lock(bool lock);
 uint64_t err_hash_frame(uint64_t h, const char *object, uintptr_t offset);
 
 /* A growing text buffer on the module allocator (buf.c). On OOM it sets

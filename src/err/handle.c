@@ -69,8 +69,30 @@ static int log_fd = 2;
 static keel_err_sink_fn log_fn;
 static void *log_arg;
 
-void keel_err_set_log_fd(int fd) {
+/* A child forked while another thread held a lock would never get it: hold
+ * both across fork, in the one order used everywhere (log, then symbols),
+ * and release them on both sides. */
+static void fork_prepare(void) {
   pthread_mutex_lock(&log_lock);
+  err_sym_fork_lock(true);
+}
+static void fork_release(void) {
+  err_sym_fork_lock(false);
+  pthread_mutex_unlock(&log_lock);
+}
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+static void install_atfork(void) {
+  pthread_atfork(fork_prepare, fork_release, fork_release);
+}
+void err_fork_handlers_install(void) { pthread_once(&atfork_once, install_atfork); }
+
+static void lock_log(void) {
+  err_fork_handlers_install();
+  pthread_mutex_lock(&log_lock);
+}
+
+void keel_err_set_log_fd(int fd) {
+  lock_log();
   log_fd = fd;
   log_fn = NULL;
   log_arg = NULL;
@@ -78,7 +100,7 @@ void keel_err_set_log_fd(int fd) {
 }
 
 void keel_err_set_log_sink(keel_err_sink_fn fn, void *arg) {
-  pthread_mutex_lock(&log_lock);
+  lock_log();
   log_fn = fn;
   log_arg = arg;
   log_fd = -1;
@@ -88,7 +110,7 @@ void keel_err_set_log_sink(keel_err_sink_fn fn, void *arg) {
 /* Writes line + '\n' (the buffer has room for the newline at line[len]). */
 static int emit(char *line, size_t len) {
   int status = 0;
-  pthread_mutex_lock(&log_lock);
+  lock_log();
   if (log_fn) {
     log_fn(log_arg, line, len);
   } else if (log_fd >= 0) {

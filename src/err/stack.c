@@ -2,9 +2,7 @@
  *
  * Capture uses libunwind's unw_backtrace (DWARF call-frame information, so it
  * walks code built without frame pointers, glibc included, and task stacks of
- * the runtime alike), about 100 ns for a typical depth, with libunwind's
- * default global cache (the per-thread cache's destructor takes a lock at
- * thread exit, which ThreadSanitizer's runtime cannot bear). Symbolization uses
+ * the runtime alike), about 100 ns for a typical depth. Symbolization uses
  * elfutils' libdwfl: object, symbol, and source file:line from DWARF.
  *
  * Invariants:
@@ -51,7 +49,26 @@ static inline int walk(void **out, int max) {
 #endif
 }
 
+/* libunwind initializes itself lazily on first use, with an unsynchronized
+ * "done" flag (a data race when two threads unwind first at once): do it
+ * once, under pthread_once, before any walk. Its caches: per thread in
+ * normal builds, so no unwinder lock can be held by another thread when the
+ * process forks (a child would deadlock on it); none under TSan, where the
+ * per-thread cache's destructor cannot run (see walk). */
+static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
+static void unw_init_once(void) {
+#if defined(KEEL_SANITIZE_THREAD)
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
+#else
+  unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_PER_THREAD);
+#endif
+  unw_context_t ctx;
+  unw_cursor_t cur;
+  if (unw_getcontext(&ctx) == 0) unw_init_local(&cur, &ctx);
+}
+
 __attribute__((noinline)) int err_capture(void **pcs, int max, int skip) {
+  pthread_once(&unw_once, unw_init_once);
   void *all[ERR_MAX_PCS + 8];
   int want = max + skip + 1;
   if (want > (int)(sizeof all / sizeof all[0])) want = sizeof all / sizeof all[0];
@@ -247,10 +264,18 @@ static size_t resolve(uintptr_t pc, keel_err_frame *out, size_t cap) {
   return n;
 }
 
+/* Held across fork (err_fork_handlers_install, handle.c), after the log lock,
+ * as everywhere both are held (a log callback may format an error). */
+void err_sym_fork_lock(bool lock) {
+  if (lock) pthread_mutex_lock(&sym_lock);
+  else pthread_mutex_unlock(&sym_lock);
+}
+
 /* The frames of one pc, from the cache (filled on first use). The returned
  * array stays valid for the process's life. */
 static size_t symbolize_pc(uintptr_t pc, const keel_err_frame **frames) {
   static keel_err_frame unknown;   /* when even the cache cannot grow */
+  err_fork_handlers_install();
   pthread_mutex_lock(&sym_lock);
   if (table_len * 2 >= table_cap && !table_grow()) {
     pthread_mutex_unlock(&sym_lock);

@@ -4,6 +4,7 @@
  * handling errors at once. TSan checks the races; the counts check that
  * nothing was lost. */
 #include <pthread.h>
+#include <signal.h>
 
 #include "err_test.h"
 
@@ -86,6 +87,58 @@ KT_TEST(many_threads_make_and_handle_errors) {
   keel_err_set_log_fd(2);
   KT_CHECK_EQ(checks_failed, 0);
   KT_CHECK_EQ(l.count, THREADS * ((rounds + 7) / 8));
+}
+
+/* ---- fork while other threads log and symbolize ------------------------------ */
+
+static _Atomic int stop_logging;
+
+static void format_in_sink(void *arg, const char *line, size_t len) {
+  (void)arg;
+  (void)line;
+  (void)len;
+  keel_err *e = keel_err_new("sink", 0, "made under the log lock");
+  char *s = keel_err_format(e);   /* takes the symbol lock inside the log lock */
+  free(s);
+  keel_err_release(e);
+}
+
+static void *keep_logging(void *arg) {
+  (void)arg;
+  while (!stop_logging) {
+    keel_err *e = keel_err_new("bg", 0, "background");
+    keel_err_handle(e, "bg", NULL, NULL);
+    keel_err_release(e);
+  }
+  return NULL;
+}
+
+KT_TEST(fork_while_logging_does_not_deadlock_the_child) {
+  keel_err_set_log_sink(format_in_sink, NULL);
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++) pthread_create(&t[i], NULL, keep_logging, NULL);
+  int forks = KT_SANITIZED() ? 10 : 40, ok = 0;
+  for (int i = 0; i < forks; i++) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      alarm(20);   /* a deadlocked child dies of SIGALRM instead of hanging */
+      keel_err *e = keel_err_new("child", 0, "in the child");
+      keel_err_handle(e, "child", NULL, NULL);
+      char *s = keel_err_format(e);
+      _exit(s && keel_err_pid(e) == getpid() ? 0 : 1);
+    }
+    int status = 0;
+    waitpid(pid, &status, 0);
+    bool good = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+    if (!good)
+      fprintf(stderr, "  child %d: %s %d\n", i, WIFEXITED(status) ? "exit" : "signal",
+              WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+    ok += good;
+  }
+  stop_logging = 1;
+  for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+  keel_err_set_log_fd(2);
+  KT_CHECK_EQ(ok, forks);
 }
 
 KT_MAIN()

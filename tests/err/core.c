@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <math.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "err_test.h"
@@ -294,6 +295,36 @@ KT_TEST(format_and_encode_fail_cleanly) {
     free(j);
   }
   keel_err_release(e);
+}
+
+/* Times are written and read without libc's locale/tz machinery: check both
+ * directions against gmtime_r for dates from 1870 to 2220. */
+KT_TEST(times_match_gmtime) {
+  uint64_t x = 88172645463325252ull;
+  for (int i = 0; i < 2000; i++) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    int64_t sec = (int64_t)(x % (UINT64_C(350) * 365 * 86400)) - INT64_C(100) * 365 * 86400;  /* 1870..2220 */
+    int64_t ns = sec * 1000000000 + (int64_t)(x % 1000000000);
+    if (i == 0) ns = 0;
+    if (i == 1) ns = -1;   /* 1969-12-31T23:59:59.999999999Z */
+    time_t t = (time_t)(ns >= 0 ? ns / 1000000000 : (ns - 999999999) / 1000000000);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    char want[64], json[160];
+    snprintf(want, sizeof want, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+             (long long)(((ns % 1000000000) + 1000000000) % 1000000000));
+    snprintf(json, sizeof json, "{\"message\":\"x\",\"time\":\"%s\"}", want);
+    keel_err *e = NULL;
+    KT_CHECK_EQ(keel_err_decode(json, strlen(json), &e, NULL, NULL, 0), 0);
+    KT_CHECK_EQ(keel_err_time(e), ns);
+    char *out;
+    size_t len;
+    KT_CHECK_EQ(keel_err_encode(e, &out, &len), 0);
+    KT_CHECK(strstr(out, want) != NULL);
+    free(out);
+    keel_err_release(e);
+  }
 }
 
 KT_MAIN()
