@@ -180,7 +180,8 @@ KT_TEST(hundred_thousand_timers) {
   int64_t *late = calloc((size_t)n, sizeof *late);
   bool *stopped = calloc((size_t)n, sizeof *stopped);
   KT_CHECK(ts && due && late && stopped);
-  int64_t spread = 500 * MS, base = 200 * MS;
+  /* The first fires after arming is over (it is slow under the sanitizers). */
+  int64_t spread = 500 * MS, base = (KT_SANITIZED() ? 1000 : 400) * MS;
   int64_t arm0 = keel_now();
   for (int i = 0; i < n; i++) {
     int64_t d = base + spread * i / n;
@@ -211,7 +212,7 @@ KT_TEST(hundred_thousand_timers) {
           (double)armed / n, nstopped, nlate, (double)p50 / 1e6, (double)p99 / 1e6, (double)max / 1e6);
   /* Within a millisecond on an idle machine; the bound leaves room for a
    * loaded 2-core CI box and for the sanitizers. */
-  KT_CHECK(p50 < (KT_SANITIZED() ? 20 : 5) * MS);
+  KT_CHECK(p50 < (KT_SANITIZED() ? 50 : 5) * MS);
   for (int i = 0; i < n; i++) keel_timer_free(ts[i]);
   free(ts);
   free(due);
