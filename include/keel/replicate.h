@@ -214,12 +214,14 @@ typedef struct keel_replicate_options {
    * caller's `result`. 0: no result. To pass answers by pointer, make the
    * result a pointer (result_size = sizeof(T *)): the winner's pointer (and
    * what it owns) passes to the caller, and every other replica that
-   * succeeded has its buffer given to `discard` to free what it owns. */
+   * succeeded has its buffer given to `discard` to free what it owns.
+   * discard runs on the losing replicas' tasks, possibly several at once. */
   size_t result_size;
   void (*discard)(void *result, void *user);
   /* Classifies a failure: true = fatal (the call ends at once with that
    * error; the others are canceled), false = try on (the next handler not
-   * yet started starts at once). NULL: every failure is non-fatal. */
+   * yet started starts at once). NULL: every failure is non-fatal. Called
+   * on the caller's task or thread, one failure at a time. */
   bool (*is_fatal)(const keel_err *err, void *user);
   void *user;           /* passed to discard, is_fatal and on_reaped */
   /* Replicas started at once (without hedge); 0 = all n (full replication).
@@ -230,9 +232,10 @@ typedef struct keel_replicate_options {
    * detached, its reaping). NULL: no hedging. */
   keel_hedge *hedge;
   /* Return as soon as there is a winner, leaving the losers to stop in the
-   * background: a detached reaper task joins them, records the primary's
-   * latency, calls on_reaped (if set) with the final report, and frees the
-   * call. Handler args must live until then. No task or memory is leaked. */
+   * background: a detached reaper task waits for them (the call's wait
+   * group), records the primary's latency, calls on_reaped (if set, on the
+   * reaper task) with the final report, and frees the call. Handler args
+   * must live until then. No task or memory is leaked. */
   bool detach;
   void (*on_reaped)(const keel_replicate_report *report, void *user);
 } keel_replicate_options;
@@ -250,7 +253,9 @@ typedef struct keel_replicate_options {
  *                  their errors (keel_err_has_code finds each code);
  *   KEEL_ECANCELED / KEEL_EDEADLINE  ctx ended first: *err wraps the
  *                  failures so far and says so (has that code too);
- *   KEEL_EINVAL    bad arguments; KEEL_ENOMEM; KEEL_ESHUTDOWN.
+ *   KEEL_EINVAL    bad arguments; KEEL_ENOMEM (nothing was started).
+ * A replica that cannot start (its task: KEEL_ENOMEM, KEEL_ESHUTDOWN, ...)
+ * counts as a non-fatal failure with that code.
  * err may be NULL; otherwise *err is set (the caller releases it) whenever
  * the result is not 0 and left NULL on success. opts may be NULL (all at
  * once, no result). report may be NULL. */
