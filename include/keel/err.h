@@ -52,19 +52,26 @@ keel_err *keel_err_new(const char *module, int code, const char *fmt, ...)
 
 /* Wraps inner (owned; NULL allowed) at a module boundary: the new error
  * belongs to `module`, carries a friendly one-line message for the user
- * (NULL: none) and a printf-style message for the log. */
+ * (NULL: none; copied) and a printf-style message for the log. It takes the
+ * inner's code (0 without inner), so a caller still sees the cause's code;
+ * it captures its own time, place and stack. If memory runs out, inner is
+ * released and the static out-of-memory error returned. */
 keel_err *keel_err_wrap(keel_err *inner, const char *module,
                         const char *friendly, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 
 /* One error made of n errors (all owned; NULL entries skipped), e.g. every
- * replica's failure. */
+ * replica's failure. Its module and code are the parts' common ones (NULL /
+ * 0 when they differ); lookups search every part. Returns NULL when no entry
+ * is an error (nothing failed), the only constructor that may. */
 keel_err *keel_err_join(keel_err *const *errs, size_t n);
 
 keel_err *keel_err_retain(keel_err *e);
 void keel_err_release(keel_err *e);      /* NULL is a no-op */
 
 int keel_err_code(const keel_err *e);           /* this error's own code */
+/* Accessors take NULL and answer 0 / NULL / false; strings are borrowed and
+ * live as long as the error. */
 const char *keel_err_message(const keel_err *e);
 const char *keel_err_module(const keel_err *e);
 const keel_err *keel_err_inner(const keel_err *e);  /* borrowed; NULL at the bottom */
