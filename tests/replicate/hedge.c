@@ -1,5 +1,6 @@
 /* The hedge policy on a fake clock: delay, min samples, budget, max copies. */
 #include <math.h>
+#include <stdlib.h>
 
 #include "replicate_test.h"
 #include "keel/replicate.h"
@@ -89,6 +90,37 @@ KT_TEST(infinite_budget_always_allows) {
   for (int i = 0; i < 1000; i++) KT_CHECK(keel_hedge_allow_at(h, 0));
   KT_CHECK_EQ(keel_hedge_max_copies(h), 3);
   keel_hedge_free(h);
+}
+
+/* Property: for random budgets, bursts and request/hedge interleavings, at
+ * every prefix hedges <= budget * requests + burst, and a request that
+ * found tokens was never refused (the bucket is not stingier than it says). */
+KT_TEST(property_budget_bound_holds_at_every_prefix) {
+  unsigned seed = 12345;
+  for (int trial = 0; trial < 200; trial++) {
+    double budget = 0.01 + (rand_r(&seed) % 300) / 1000.0;   /* 1%..31% */
+    int64_t burst = 1 + rand_r(&seed) % 20;
+    keel_hedge *h;
+    KT_CHECK_EQ(keel_hedge_new(&h, &(keel_hedge_options){.budget = budget,
+                                                         .budget_burst = burst}), 0);
+    uint64_t requests = 0, hedges = 0;
+    int64_t now = 0;
+    for (int step = 0; step < 2000; step++) {
+      now += rand_r(&seed) % 1000;
+      if (rand_r(&seed) % 3) {
+        keel_hedge_begin_at(h, now);
+        requests++;
+      } else if (keel_hedge_allow_at(h, now)) {
+        hedges++;
+      }
+      /* small slack for floating-point token arithmetic */
+      KT_CHECK((double)hedges <= budget * (double)requests + (double)burst + 1e-6);
+    }
+    /* and it is not stingy: after enough requests a hedge is available */
+    for (int i = 0; i < (int)(1.0 / budget) + 2; i++) keel_hedge_begin_at(h, now);
+    KT_CHECK(keel_hedge_allow_at(h, now));
+    keel_hedge_free(h);
+  }
 }
 
 KT_TEST(bad_options_are_refused) {
