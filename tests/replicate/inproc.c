@@ -132,16 +132,16 @@ KT_TEST(deadline_spans_every_attempt) {
    * caller's deadline ends the call, with every failure kept. */
   keel_replicate_handler hs[] = {H(FAIL_UNAVAILABLE), H(FAIL_LIMIT), H(STALL)};
   keel_ctx *ctx;
-  KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 50 * MS, &ctx), 0);
+  int64_t t0 = keel_now();
+  KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 200 * MS, &ctx), 0);
   keel_replicate_options o = {.initial = 1};
   keel_replicate_report rep = {0};
   keel_err *err = NULL;
-  int64_t t0 = keel_now();
   int rc = keel_replicate(ctx, hs, 3, &o, NULL, &rep, &err);
   int64_t took = keel_now() - t0;
   KT_CHECK_EQ(rc, KEEL_EDEADLINE);
   KT_CHECK_EQ(rep.started, 3);
-  KT_CHECK(took >= 45 * MS);
+  KT_CHECK(took >= 200 * MS);
   KT_CHECK(keel_err_has_code(err, KEEL_EDEADLINE));
   KT_CHECK(keel_err_has_code(err, KEEL_EUNAVAILABLE));
   KT_CHECK(keel_err_has_code(err, KEEL_ELIMIT));
