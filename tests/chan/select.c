@@ -285,6 +285,40 @@ KT_TEST(many_cases_use_the_heap_path) {
   }
 }
 
+typedef struct big_select {
+  keel_select_case cs[40];
+  int rc;
+} big_select;
+
+static void *run_big_select(void *arg) {
+  big_select *b = arg;
+  b->rc = keel_chan_select(b->cs, 40, KEEL_FOREVER);
+  return NULL;
+}
+
+KT_TEST(many_cases_block_and_wake) {
+  keel_chan *c[40];
+  big_select b;
+  int got = -1;
+  for (int i = 0; i < 40; i++) {
+    c[i] = mk(sizeof(int), 0);
+    b.cs[i] = (keel_select_case)RECV(c[i], &got);
+  }
+  b.cs[5].chan = NULL;  /* a NULL case among them */
+  ct_thread t;
+  ct_start(&t, run_big_select, &b);
+  KT_CHECK(ct_wait_queued(c[39], true, 1));
+  int v = 17;
+  KT_CHECK_EQ(keel_chan_send(c[17], &v, KEEL_FOREVER), 0);
+  ct_join(&t);
+  KT_CHECK_EQ(b.rc, 17);
+  KT_CHECK_EQ(got, 17);
+  for (int i = 0; i < 40; i++) {
+    KT_CHECK_EQ(ct_queue_len(c[i], true), 0);
+    keel_chan_release(c[i]);
+  }
+}
+
 /* Two threads meet only through selects over the same unbuffered channels:
  * every value sent arrives once. */
 typedef struct duel {
