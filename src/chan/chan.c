@@ -27,11 +27,17 @@ int chan_make_with_extra(keel_chan **out, size_t elem_size, size_t capacity,
   unsigned char *mem = malloc(total);
   if (!mem) return KEEL_ENOMEM;
   keel_chan *c = (keel_chan *)mem;
-  memset(c, 0, sizeof *c);
+  /* Field by field: a memset of the header compiles to `rep stos`, whose
+   * start-up cost showed in timer create/stop. */
   atomic_init(&c->lock.state, 0);
   atomic_init(&c->closed, false);
   atomic_init(&c->count, 0);
   atomic_init(&c->refs, 1);
+  c->head = c->tail = 0;
+  c->recvq.head = c->recvq.tail = NULL;
+  c->sendq.head = c->sendq.tail = NULL;
+  atomic_init(&c->recvq.len, 0);
+  atomic_init(&c->sendq.len, 0);
   c->capacity = capacity;
   c->elem_size = elem_size;
   c->buf = mem + head;
