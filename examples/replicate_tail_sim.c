@@ -19,7 +19,12 @@
  * no latency cost here; the "extra work" column is the price a loaded system
  * would pay in queueing.
  *
- *   replicate_tail_sim [--requests N] [--seed N] [--md FILE] [--svg FILE]
+ * With --servers S the service has S servers, each serving one copy at a
+ * time from its own queue, busy --load of the time (default 0.3) without
+ * replication: extra copies then cost latency too.
+ *
+ *   replicate_tail_sim [--requests N] [--seed N] [--servers S] [--load U]
+ *                      [--md FILE] [--svg FILE]
  */
 #include <math.h>
 #include <stdint.h>
@@ -45,6 +50,7 @@ static double normal(void) {
 }
 
 static const double STALL_P = 0.015;
+static int64_t sim_burst = 10;   /* the hedge budget's burst (--burst) */
 static int64_t service_latency(void) {
   double body = 10.0 * exp(0.45 * normal());             /* ms, median 10 */
   if (uniform() < STALL_P) body += 200 + 1800 * uniform();  /* a stall */
@@ -118,7 +124,7 @@ static outcome run(const config *c, size_t n, uint64_t seed, int64_t *lat) {
   if (hedging) {
     keel_hedge_options ho = {.delay = c->delay, .percentile = c->percentile,
                              .min_samples = 100, .window = 10 * KEEL_SECOND,
-                             .budget = c->budget, .budget_burst = 10, .max_copies = 2};
+                             .budget = c->budget, .budget_burst = sim_burst, .max_copies = 2};
     if (keel_hedge_new(&h, &ho) != 0) { fprintf(stderr, "keel_hedge_new\n"); exit(1); }
   }
   request *req = calloc(n, sizeof *req);
@@ -193,6 +199,159 @@ static outcome run(const config *c, size_t n, uint64_t seed, int64_t *lat) {
   return o;
 }
 
+
+/* ---- the same with queues: S servers, each serving one copy at a time ------
+ *
+ * Each copy goes to a random server (copies of one request to distinct
+ * ones) and waits its turn in that server's FIFO queue. When a request gets
+ * its answer, its other copies are canceled as keel cancels them: a queued
+ * copy is dropped, a running one stops and frees its server. Extra copies
+ * now cost latency: they lengthen everyone's queues. */
+
+enum { EV_FINISH = 3 };
+enum { C_QUEUED, C_RUNNING, C_DONE, C_DEAD };
+typedef struct { size_t req; int server, status; int64_t start, service; int64_t next; } qcopy;
+typedef struct { int64_t t0; int64_t copy[3]; int ncopies; bool done; } qrequest;
+typedef struct { int64_t running, head, tail; } qserver;
+
+static qcopy *qc;
+static size_t qc_len, qc_cap;
+static qserver *srv;
+
+static int64_t new_copy(size_t req, int server) {
+  if (qc_len == qc_cap) {
+    qc_cap = qc_cap ? qc_cap * 2 : 4096;
+    qc = realloc(qc, qc_cap * sizeof *qc);
+    if (!qc) { perror("realloc"); exit(1); }
+  }
+  qc[qc_len] = (qcopy){req, server, C_QUEUED, 0, service_latency(), -1};
+  return (int64_t)qc_len++;
+}
+
+static void server_next(int s, int64_t now) {
+  while (srv[s].running < 0 && srv[s].head >= 0) {
+    int64_t id = srv[s].head;
+    srv[s].head = qc[id].next;
+    if (srv[s].head < 0) srv[s].tail = -1;
+    if (qc[id].status != C_QUEUED) continue;     /* canceled while queued */
+    qc[id].status = C_RUNNING;
+    qc[id].start = now;
+    srv[s].running = id;
+    push((event){now + qc[id].service, EV_FINISH, id, 0});
+  }
+}
+
+static void enqueue(int64_t id, int64_t now) {
+  int s = qc[id].server;
+  if (srv[s].tail >= 0) qc[srv[s].tail].next = id;
+  else srv[s].head = id;
+  srv[s].tail = id;
+  server_next(s, now);
+}
+
+static int pick_server(int servers, const qrequest *r) {
+  for (;;) {
+    int s = (int)(uniform() * servers);
+    bool used = false;
+    for (int k = 0; k < r->ncopies; k++) used |= qc[r->copy[k]].server == s;
+    if (!used) return s;
+  }
+}
+
+static outcome run_queued(const config *c, size_t n, uint64_t seed, int64_t *lat,
+                          int servers, double rate) {
+  rng_state = seed;
+  outcome o = {0};
+  uint64_t copies = 0;
+  double work = 0;
+  int64_t t = 0;
+  bool hedging = c->budget > 0;
+  keel_hedge *h = NULL;
+  if (hedging) {
+    keel_hedge_options ho = {.delay = c->delay, .percentile = c->percentile,
+                             .min_samples = 100, .window = 10 * KEEL_SECOND,
+                             .budget = c->budget, .budget_burst = sim_burst, .max_copies = 2};
+    if (keel_hedge_new(&h, &ho) != 0) { fprintf(stderr, "keel_hedge_new\n"); exit(1); }
+  }
+  qrequest *req = calloc(n, sizeof *req);
+  srv = malloc((size_t)servers * sizeof *srv);
+  if (!req || !srv) { perror("calloc"); exit(1); }
+  for (int i = 0; i < servers; i++) srv[i] = (qserver){-1, -1, -1};
+  qc_len = 0;
+  push((event){0, EV_ARRIVAL, 0, 0});
+  while (heap_len) {
+    event e = pop();
+    if (e.kind == EV_ARRIVAL) {
+      size_t i = (size_t)e.a;
+      if (i + 1 < n) {
+        t = e.t + (int64_t)(-log(uniform()) * (KEEL_SECOND / rate));
+        push((event){t, EV_ARRIVAL, (int64_t)i + 1, 0});
+      }
+      qrequest *r = &req[i];
+      r->t0 = e.t;
+      int k = hedging ? 1 : c->replicas;
+      for (int j = 0; j < k; j++) {
+        int64_t id = new_copy(i, pick_server(servers, r));
+        r->copy[r->ncopies++] = id;
+        copies++;
+        enqueue(id, e.t);
+      }
+      if (hedging) {
+        keel_hedge_begin_at(h, e.t);
+        int64_t d = keel_hedge_delay_at(h, e.t);
+        if (d != KEEL_FOREVER) push((event){e.t + d, EV_HEDGE, (int64_t)i, 0});
+      }
+    } else if (e.kind == EV_HEDGE) {
+      qrequest *r = &req[e.a];
+      if (r->done || !keel_hedge_allow_at(h, e.t)) continue;
+      int64_t id = new_copy((size_t)e.a, pick_server(servers, r));
+      r->copy[r->ncopies++] = id;
+      copies++;
+      enqueue(id, e.t);
+    } else if (e.kind == EV_FINISH) {
+      qcopy *q = &qc[e.a];
+      if (q->status != C_RUNNING || q->start + q->service != e.t) continue;  /* canceled */
+      q->status = C_DONE;
+      work += (double)q->service;
+      srv[q->server].running = -1;
+      qrequest *r = &req[q->req];
+      if (!r->done) {
+        r->done = true;
+        lat[q->req] = e.t - r->t0;
+        for (int k = 0; k < r->ncopies; k++) {
+          qcopy *o2 = &qc[r->copy[k]];
+          if (o2->status == C_QUEUED) {
+            o2->status = C_DEAD;
+          } else if (o2->status == C_RUNNING) {
+            o2->status = C_DEAD;
+            work += (double)(e.t - o2->start);
+            srv[o2->server].running = -1;
+            server_next(o2->server, e.t);
+          }
+        }
+        if (hedging) keel_hedge_record_at(h, e.t, e.t - r->t0);   /* primary's latency, or its time so far */
+      }
+      server_next(q->server, e.t);
+    } else {
+      keel_hedge_record_at(h, e.t, e.a);
+    }
+  }
+  if (h) {
+    o.final_delay = keel_hedge_delay_at(h, t);
+    keel_hedge_free(h);
+  }
+  free(req);
+  free(srv);
+  o.extra_requests = (double)copies / (double)n - 1;
+  o.extra_work = work;
+  qsort(lat, n, sizeof *lat, cmp64);
+  o.p50 = lat[n / 2];
+  o.p99 = lat[(size_t)(n * 0.99)];
+  o.p999 = lat[(size_t)(n * 0.999)];
+  o.max = lat[n - 1];
+  return o;
+}
+
 /* ---- the plot: one tail curve (fraction of requests slower than x) each -- */
 
 static void svg_plot(FILE *f, const config *cs, int64_t **lats, size_t nc, size_t n) {
@@ -255,7 +414,12 @@ int main(int argc, char **argv) {
   size_t n = 1000000;
   uint64_t seed = 42;
   const char *md = NULL, *svg = NULL;
+  int servers = 0;
+  double load = 0.3;
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (strcmp(argv[i], "--servers") == 0) servers = atoi(argv[i + 1]);
+    else if (strcmp(argv[i], "--burst") == 0) sim_burst = atoll(argv[i + 1]);
+    else if (strcmp(argv[i], "--load") == 0) load = atof(argv[i + 1]);
     if (strcmp(argv[i], "--requests") == 0) n = (size_t)atoll(argv[i + 1]);
     else if (strcmp(argv[i], "--seed") == 0) seed = (uint64_t)atoll(argv[i + 1]);
     else if (strcmp(argv[i], "--md") == 0) md = argv[i + 1];
@@ -271,6 +435,7 @@ int main(int argc, char **argv) {
       {"hedge at p95, no budget", 1, 0.95, 0, INFINITY, false},
       {"hedge at p90, 5% budget", 1, 0.90, 0, 0.05, true},
       {"hedge at 15 ms, 5% budget", 1, 0, 15 * MS, 0.05, true},
+      {"hedge at p95, 10% budget", 1, 0.95, 0, 0.10, false},
   };
   enum { NC = sizeof cs / sizeof cs[0] };
   int64_t *lats[NC];
@@ -278,13 +443,26 @@ int main(int argc, char **argv) {
   for (size_t c = 0; c < NC; c++) {
     lats[c] = malloc(n * sizeof(int64_t));
     if (!lats[c]) { perror("malloc"); return 1; }
-    os[c] = run(&cs[c], n, seed, lats[c]);
+    if (servers > 0) {
+      /* the arrival rate that keeps servers busy `load` of the time with
+       * one copy per request: mean service = body mean + stall mean */
+      double mean_ms = 10.0 * exp(0.45 * 0.45 / 2) + STALL_P * 1100.0;
+      double rate = load * servers / (mean_ms / 1000.0);
+      os[c] = run_queued(&cs[c], n, seed, lats[c], servers, rate);
+    } else {
+      os[c] = run(&cs[c], n, seed, lats[c]);
+    }
   }
   double base_work = os[0].extra_work;
   FILE *outs[2] = {stdout, md ? fopen(md, "w") : NULL};
   for (int k = 0; k < 2; k++) {
     FILE *f = outs[k];
     if (!f) continue;
+    if (servers > 0)
+      fprintf(f, "Queueing model: %d servers, %.0f%% busy without replication.\n\n",
+              servers, 100 * load);
+    else
+      fprintf(f, "No-queue model: every copy is served at once.\n\n");
     fprintf(f, "| policy | p50 | p99 | p99.9 | max | extra requests | extra work |\n");
     fprintf(f, "|---|---:|---:|---:|---:|---:|---:|\n");
     for (size_t c = 0; c < NC; c++)

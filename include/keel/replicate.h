@@ -76,7 +76,10 @@ typedef struct keel_hedge_options {
    * so a sample counts for between one and two windows. 0 = 10 s. */
   int64_t window;
   /* Extra load allowed: hedges per primary request, e.g. 0.05 for "at most
-   * 5% more requests". 0 = 0.05. INFINITY = no budget. Negative: EINVAL. */
+   * 5% more requests". 0 = 0.05. INFINITY = no budget. Negative: EINVAL.
+   * Leave room: a p95 delay asks for about 5% hedges, and a budget of
+   * exactly that runs dry when slowness is correlated; about twice
+   * (1 - percentile) is a good start (docs/tail-at-scale.md). */
   double budget;
   /* Hedges the budget may save up while no hedge is needed (the limiter's
    * burst); it starts full. 0 = 10. */
