@@ -482,5 +482,6 @@ int main(int argc, char **argv) {
   }
   for (size_t c = 0; c < NC; c++) free(lats[c]);
   free(heap);
+  free(qc);
   return 0;
 }
