@@ -126,7 +126,7 @@ static void check_pump(size_t capacity, int n) {
 }
 
 KT_TEST(values_flow_in_order_between_threads) {
-  int n = KT_SANITIZED() ? 20000 : 200000;
+  int n = KT_SANITIZED() ? 20000 : 100000;
   check_pump(0, n);
   check_pump(1, n);
   check_pump(64, n);

@@ -40,7 +40,7 @@ static void *relay_thread(void *arg) {
  * channels: every value arrives, in order, incremented once per stage. */
 KT_TEST(pipeline_of_tasks_and_threads) {
   enum { STAGES = 6 };
-  int n = KT_SANITIZED() ? 5000 : 50000;
+  int n = KT_SANITIZED() ? 5000 : 20000;
   keel_chan *c[STAGES + 1];
   for (int i = 0; i <= STAGES; i++) c[i] = mk(sizeof(int), i % 2 ? 0 : 8);
   ring r[STAGES];
