@@ -94,6 +94,12 @@ static struct keel_task *block_task(char *base, size_t block) {
  * called under pool.lock. */
 static int slab_grow(keel_stack_class *cls) {
   size_t pg = keel__page_size();
+  if (pool.guard_mode == 0) {
+    /* KEEL_STACK_GUARD=mprotect forces classic guard pages (two maps per
+     * stack), e.g. to exercise the vm.max_map_count limit on new kernels. */
+    const char *g = getenv("KEEL_STACK_GUARD");
+    if (g && strcmp(g, "mprotect") == 0) pool.guard_mode = 2;
+  }
   size_t n = KEEL_SLAB_BYTES / cls->block;
   if (n < 1) n = 1;
   if (n > KEEL_SLAB_MAX_BLOCKS) n = KEEL_SLAB_MAX_BLOCKS;
@@ -152,13 +158,14 @@ static keel_stack_class *class_for(size_t block) {
   return c;
 }
 
-/* Blocks of a size beyond the class table get a mapping of their own. */
+/* Blocks of a size beyond the class table get a mapping of their own;
+ * called under pool.lock. */
 static int alloc_single(size_t block, struct keel_task **out) {
   size_t pg = keel__page_size();
   char *base = mmap(NULL, block, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) return map_error(errno);
-  if (madvise(base, pg, MADV_GUARD_INSTALL) != 0 &&
+  if ((pool.guard_mode == 2 || madvise(base, pg, MADV_GUARD_INSTALL) != 0) &&
       mprotect(base, pg, PROT_NONE) != 0) {
     int e = map_error(errno);
     munmap(base, block);
@@ -186,8 +193,9 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
   pthread_mutex_lock(&pool.lock);
   keel_stack_class *cls = class_for(block);
   if (!cls) {
+    int rc = alloc_single(block, out);
     pthread_mutex_unlock(&pool.lock);
-    return alloc_single(block, out);
+    return rc;
   }
   if (!cls->free) {
     int rc = slab_grow(cls);
