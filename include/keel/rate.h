@@ -260,8 +260,8 @@ keel_rate_any keel_rate_multi_member(const keel_rate_multi *m, size_t i);
 
 /* A limiter per key (client, tenant, address: any bytes), created on first use
  * with the options' limit and burst. Memory stays bounded:
- *   - a key whose bucket is full again (idle long enough to refill) is
- *     dropped: a new limiter for it would start full, so nothing is lost;
+ *   - a key unused for a second whose bucket is full again is dropped: a new
+ *     limiter for it would start full, so nothing is lost;
  *     this is checked as keys are used (a few least recently used keys of the
  *     shard per operation) and by keel_rate_keyed_sweep_at;
  *   - a key idle for longer than idle_timeout (if > 0) is dropped as well;

@@ -1,15 +1,20 @@
 /* keyed.c — a token bucket per key, created on demand, with bounded memory.
  *
- * Keys hash to shards; a shard is a mutex, a chained hash table and an LRU
- * list (most recently used at the head). Invariants, per shard, under its
+ * Keys hash to shards; a shard is a mutex, a chained hash table and a list
+ * kept in approximate LRU order by the CLOCK rule: a use only sets the
+ * entry's `referenced` bit (no relinking: with 100,000 keys, touching two
+ * neighbours per use costs more cache misses than the rest of the call);
+ * eviction looks at the tail, and a referenced entry there gets a second
+ * chance (bit cleared, moved to the head). Invariants, per shard, under its
  * lock:
  *   - every entry is in exactly one hash chain and in the LRU list;
  *   - an entry with refs > 0 (a caller waits on its limiter outside the lock)
  *     is never evicted, so its limiter outlives the wait;
  *   - count <= max_per_shard, except for entries pinned by waiters;
- *   - an entry is "idle" when a new limiter would answer every later question
- *     the same or more strictly: its bucket is full again (for a zero limit:
- *     its burst is untouched), or it has not been used for idle_timeout.
+ *   - an entry is "idle" when it has not been used for a second and a new
+ *     limiter would answer every later question the same or more strictly:
+ *     its bucket is full again (for a zero limit: its burst is untouched);
+ *     or when it has not been used for idle_timeout.
  *     Idle entries are dropped from the LRU tail as the shard is used, and by
  *     keel_rate_keyed_sweep_at.
  * The allow itself runs on the entry's limiter (lock-free inside), under the
@@ -29,6 +34,7 @@ typedef struct key_entry {
   uint64_t hash;
   int64_t last_used;
   int64_t refs;
+  bool referenced;              /* used since the clock hand last passed */
   size_t key_len;
   unsigned char key[];
 } key_entry;
@@ -52,6 +58,7 @@ struct keel_rate_keyed {
 #define DEFAULT_MAX_KEYS ((size_t)1 << 20)
 #define DEFAULT_SHARDS 64u
 #define TAIL_CHECKS 2
+#define MIN_IDLE KEEL_SECOND   /* a full bucket is dropped after this unused */
 
 static uint64_t hash_key(const void *key, size_t len) {
   const unsigned char *p = key;
@@ -193,32 +200,49 @@ static void drop(shard *s, key_entry *e) {
 
 static bool idle(const keel_rate_keyed *k, key_entry *e, int64_t now) {
   if (e->refs > 0) return false;
-  if (k->opts.idle_timeout > 0 && rate_sub(now, e->last_used) >= k->opts.idle_timeout)
-    return true;
+  int64_t unused = rate_sub(now, e->last_used);
+  if (k->opts.idle_timeout > 0 && unused >= k->opts.idle_timeout) return true;
+  /* A key in use keeps its entry even while its bucket is full (no churn of
+   * free and malloc for busy keys with fast limits). */
+  if (unused < MIN_IDLE) return false;
   if (k->opts.limit == 0 && !rate_is_inf(keel_rate_limiter_limit(&e->lim)))
     return keel_rate_limiter_burst(&e->lim) == k->opts.burst;
   return keel_rate_tokens_at(&e->lim, now) >= (double)keel_rate_limiter_burst(&e->lim);
 }
 
+/* Second chance: a referenced tail entry goes back to the head. */
+static key_entry *clock_tail(shard *s) {
+  key_entry *e = s->tail;
+  if (e && e->referenced) {
+    e->referenced = false;
+    lru_unlink(s, e);
+    lru_push_head(s, e);
+    e = s->tail;
+  }
+  return e;
+}
+
 /* Drops idle entries from the tail (a few), then forces the count down. */
 static void maintain(keel_rate_keyed *k, shard *s, int64_t now, key_entry *keep) {
-  key_entry *e = s->tail;
-  for (int i = 0; i < TAIL_CHECKS && e; i++) {
-    key_entry *pv = e->prev;
-    if (e != keep && idle(k, e, now)) {
-      drop(s, e);
-      s->evicted++;
-    }
-    e = pv;
+  for (int i = 0; i < TAIL_CHECKS; i++) {
+    key_entry *e = clock_tail(s);
+    if (!e || e == keep || e->referenced || !idle(k, e, now)) break;
+    drop(s, e);
+    s->evicted++;
   }
-  for (e = s->tail; s->count > k->max_per_shard && e;) {
-    key_entry *pv = e->prev;
-    if (e != keep && e->refs == 0) {
-      bool was_idle = idle(k, e, now);
-      drop(s, e);
-      if (was_idle) s->evicted++; else s->forced++;
+  /* At most two passes: the first clears every referenced bit. */
+  size_t budget = 2 * s->count + 2;
+  while (s->count > k->max_per_shard && budget-- > 0) {
+    key_entry *e = clock_tail(s);
+    if (!e) break;
+    if (e == keep || e->refs > 0 || e->referenced) {
+      lru_unlink(s, e);   /* pinned or just used: look further */
+      lru_push_head(s, e);
+      continue;
     }
-    e = pv;
+    bool was_idle = idle(k, e, now);
+    drop(s, e);
+    if (was_idle) s->evicted++; else s->forced++;
   }
 }
 
@@ -227,10 +251,7 @@ static key_entry *lookup(keel_rate_keyed *k, shard *s, uint64_t h, const void *k
                          size_t len, int64_t now) {
   key_entry *e = find(s, h, key, len);
   if (e) {
-    if (s->head != e) {
-      lru_unlink(s, e);
-      lru_push_head(s, e);
-    }
+    e->referenced = true;
   } else {
     size_t size = (sizeof *e + len + 63) / 64 * 64;
     e = aligned_alloc(64, size);
@@ -238,6 +259,7 @@ static key_entry *lookup(keel_rate_keyed *k, shard *s, uint64_t h, const void *k
     rate_limiter_init(&e->lim, k->opts.limit, k->opts.burst);
     e->hash = h;
     e->refs = 0;
+    e->referenced = false;
     e->key_len = len;
     if (len) memcpy(e->key, key, len);
     key_entry **c = chain_of(s, h);

@@ -11,9 +11,12 @@
  *     has been published, so a successful CAS from a state of generation g
  *     proves the slot read was g's (up to 2^15 config changes inside one
  *     allow's few instructions).
- *   - everything else (reserve, cancel, set_limit, set_burst, and allow's rare
- *     cases: zero limit, first use, a time more than 1.6 days from the base)
- *     runs under `mu`: it snapshots the state atomically, runs Go's code on
+ *   - reserve takes the same path when its answer leaves lastEvent == last
+ *     (granted without a wait, or refused); each thread keeps the last state
+ *     it saw as a guess so that, alone, an allow is a single CAS;
+ *   - everything else (a reservation with a wait, cancel, set_limit,
+ *     set_burst, and the rare cases: zero limit, first use, a time more than
+ *     1.6 days from the base) runs under `mu`: it snapshots the state atomically, runs Go's code on
  *     the unpacked state (bucket.h), and publishes with the same CAS,
  *     retrying if an allow got in first. Changing limit, burst or base bumps
  *     the generation and fills the other slot first.
@@ -318,9 +321,13 @@ int64_t keel_rate_limiter_burst(keel_rate_limiter *l) {
 double keel_rate_tokens_at(keel_rate_limiter *l, int64_t now) {
   if (!l) return 0;
   for (;;) {
+#ifdef HAVE_ATOMIC_PEEK
+    rate_word w = atomic_peek_ok() ? state_peek_atomic(l) : state_load(l);
+#else
     rate_word w = state_load(l);
+#endif
     cfg_snap s = cfg_read(l, word_gen(w.hi));
-    if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_RELAXED)) != word_gen(w.hi))
+    if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) != word_gen(w.hi))
       continue;
     rate_core c = {bits_to_double(w.lo), decode_last(word_off(w.hi), s.base), 0,
                    s.limit, s.burst};
@@ -334,57 +341,93 @@ double keel_rate_tokens(keel_rate_limiter *l) {
 
 /* ---- allow: the lock-free path ------------------------------------------------------ */
 
-static bool allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
-                       int64_t *stamp) {
+/* The last state this thread published or saw, per limiter: a guess that
+ * lets the CAS go first. Alone on a limiter the guess is right and an allow
+ * is one CAS; contended, a wrong guess makes the CAS fetch the line for
+ * writing at once and hand back the real state (one cache-line transfer per
+ * attempt instead of a load and then an upgrade). Only a hint. */
+static _Thread_local struct {
+  keel_rate_limiter *l;
+  rate_word w;
+} guess;
+
+/* Go's reserveN(now, n, max_wait) without the lock, for the outcomes that
+ * leave lastEvent == last: granted with no wait, or refused. Fills *r and
+ * returns true; false sends the caller to the locked path (a wait to record,
+ * a zero limit, the first use, a time outside the base window). */
+static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
+                         int64_t max_wait, keel_rate_reservation *r) {
+  bool exact = false;   /* cur really was the state (not torn, not a guess) */
+  rate_word cur;
+  if (guess.l == l) {
+    cur = guess.w;
+  } else {
 #ifdef HAVE_ATOMIC_PEEK
-  bool exact = atomic_peek_ok();   /* cur is a real state, not maybe torn */
-  rate_word cur = exact ? state_peek_atomic(l) : state_peek(l);
+    exact = atomic_peek_ok();
+    cur = exact ? state_peek_atomic(l) : state_peek(l);
 #else
-  bool exact = false;
-  rate_word cur = state_peek(l);
+    cur = state_peek(l);
 #endif
+  }
   for (;;) {
     unsigned gen = word_gen(cur.hi);
     cfg_snap s = cfg_read(l, gen);
     int64_t off = word_off(cur.hi);
     if (rate_is_inf(s.limit)) {
       /* Go takes nothing; the answer only needs a limit that really was. */
-      uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_RELAXED);
+      uint64_t hi = __atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE);
       if (word_gen(hi) == gen) {
-        if (stamp) *stamp = now;
+        *r = (keel_rate_reservation){true, n, now, 0, l};
         return true;
       }
       cur = state_peek(l);
+      exact = false;
       continue;
     }
-    if (s.limit == 0 || off == OFF_NEVER) break;   /* the locked path */
+    if (s.limit == 0 || off == OFF_NEVER) return false;
     rate_core c = {bits_to_double(cur.lo), rate_add(s.base, off), 0, s.limit,
                    s.burst};
     int64_t t = clock && now < c.last ? c.last : now;
     double tokens = rate_advance(&c, t) - (double)n;
     int64_t wait = 0;
     if (tokens < 0) wait = rate_duration_from_tokens(s.limit, -tokens);
-    if (!(n <= s.burst && wait <= 0)) {
+    if (!(n <= s.burst && wait <= max_wait)) {
       if (exact) {
         /* A real state; its config slot must still be its generation's. */
-        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_RELAXED)) == gen) return false;
+        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
+          *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
+          guess.l = l;
+          guess.w = cur;
+          return true;
+        }
         cur = state_load(l);
         continue;
       }
-      if (state_cas(l, &cur, cur)) return false;
+      if (state_cas(l, &cur, cur)) {
+        *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
+        return true;
+      }
       exact = true;   /* a failed CAS hands back a state that really was */
       continue;
     }
+    if (wait > 0) return false;   /* lastEvent != last: recorded under mu */
     int64_t noff = rate_sub(t, s.base);
-    if (!off_fits(noff)) break;
+    if (!off_fits(noff)) return false;
     rate_word d = {double_to_bits(tokens), word_hi(gen, true, noff)};
     if (state_cas(l, &cur, d)) {
-      if (stamp) *stamp = t;
+      guess.l = l;
+      guess.w = d;
+      *r = (keel_rate_reservation){true, n, t, s.limit, l};
       return true;
     }
     exact = true;
   }
-  keel_rate_reservation r = locked_reserve(l, now, clock, n, 0);
+}
+
+static bool allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
+                       int64_t *stamp) {
+  keel_rate_reservation r;
+  if (!reserve_fast(l, now, clock, n, 0, &r)) r = locked_reserve(l, now, clock, n, 0);
   if (r.ok && stamp) *stamp = r.time_to_act;
   return r.ok;
 }
@@ -416,7 +459,8 @@ static int reserve_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n
   if (!r) return KEEL_EINVAL;
   memset(r, 0, sizeof *r);
   if (!l || n < 0) return KEEL_EINVAL;
-  *r = locked_reserve(l, now, clock, n, max_wait);
+  if (!reserve_fast(l, now, clock, n, max_wait, r))
+    *r = locked_reserve(l, now, clock, n, max_wait);
   return 0;
 }
 
@@ -458,6 +502,8 @@ int64_t keel_rate_reservation_delay(const keel_rate_reservation *r) {
 
 void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
   if (!r || !r->ok || !r->limiter) return;
+  /* Go's early returns that do not depend on the limiter: no lock needed. */
+  if (r->tokens == 0 || r->time_to_act < now) return;
   keel_rate_limiter *l = r->limiter;
   pthread_mutex_lock(&l->mu);
   for (;;) {
