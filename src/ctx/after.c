@@ -38,7 +38,7 @@ int keel_ctx_after_func(keel_ctx *c, keel_task_fn fn, void *arg,
   if (stop) *stop = NULL;
   if (!c || !fn || c->kind == CTX_AFTER) return KEEL_EINVAL;
   if (!c->src && !stop) return 0;   /* c is never done: fn never runs */
-  keel_ctx *a = ctx_alloc(c, CTX_AFTER);
+  keel_ctx *a = ctx_alloc(c, CTX_AFTER, false);
   if (!a) return KEEL_ENOMEM;
   a->u.a.fn = fn;
   a->u.a.arg = arg;

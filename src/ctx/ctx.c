@@ -18,7 +18,7 @@
 #include "ctx/ctx_internal.h"
 
 _Static_assert(offsetof(struct keel_ctx, token) == 64,
-               "the fields a cancel walk touches first fit one cache line");
+               "the fields a cancel walk touches first fit 64 bytes");
 
 static keel_ctx background = {
     .head = {NULL},
@@ -80,9 +80,16 @@ void keel_ctx_release(keel_ctx *c) {
 
 /* ---- creation ------------------------------------------------------------- */
 
-keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind) {
+keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind, bool with_timer) {
   /* Cache-line aligned, so the walk's fields are one line, not two. */
-  keel_ctx *c = aligned_alloc(64, (sizeof *c + 63) & ~(size_t)63);
+  /* One malloc, sized for the kind: plain cancelable nodes need no union.
+   * Plain malloc (not aligned_alloc, several times slower): nodes of one
+   * tree then sit at a constant stride, which the prefetcher follows. */
+  size_t size = offsetof(keel_ctx, u);
+  if (kind == CTX_VALUE) size += sizeof(((keel_ctx *)0)->u.v);
+  else if (kind == CTX_AFTER) size += sizeof(((keel_ctx *)0)->u.a);
+  else if (kind == CTX_CANCEL && with_timer) size += sizeof(((keel_ctx *)0)->u.d);
+  keel_ctx *c = malloc(size);
   if (!c) return NULL;
   c->kind = kind;
   c->code = 0;
@@ -180,7 +187,7 @@ static void ctx_attach(keel_ctx *c) {
 
 int keel_ctx_with_cancel(keel_ctx *parent, keel_ctx **out) {
   if (!parent || !out || parent->kind == CTX_AFTER) return KEEL_EINVAL;
-  keel_ctx *c = ctx_alloc(parent, CTX_CANCEL);
+  keel_ctx *c = ctx_alloc(parent, CTX_CANCEL, false);
   if (!c) return KEEL_ENOMEM;
   ctx_attach(c);
   *out = c;
@@ -206,7 +213,7 @@ int keel_ctx_with_deadline_cause(keel_ctx *parent, int64_t deadline,
     keel_err_release(cause);
     return keel_ctx_with_cancel(parent, out);
   }
-  keel_ctx *c = ctx_alloc(parent, CTX_CANCEL);
+  keel_ctx *c = ctx_alloc(parent, CTX_CANCEL, true);
   if (!c) {
     keel_err_release(cause);
     return KEEL_ENOMEM;
@@ -249,7 +256,7 @@ int keel_ctx_with_timeout_cause(keel_ctx *parent, int64_t timeout,
 int keel_ctx_with_value(keel_ctx *parent, const void *key, void *value,
                         keel_ctx **out) {
   if (!parent || !out || parent->kind == CTX_AFTER) return KEEL_EINVAL;
-  keel_ctx *c = ctx_alloc(parent, CTX_VALUE);
+  keel_ctx *c = ctx_alloc(parent, CTX_VALUE, false);
   if (!c) return KEEL_ENOMEM;
   c->u.v.key = key;
   c->u.v.value = value;
@@ -259,7 +266,7 @@ int keel_ctx_with_value(keel_ctx *parent, const void *key, void *value,
 
 int keel_ctx_without_cancel(keel_ctx *parent, keel_ctx **out) {
   if (!parent || !out || parent->kind == CTX_AFTER) return KEEL_EINVAL;
-  keel_ctx *c = ctx_alloc(parent, CTX_DETACHED);
+  keel_ctx *c = ctx_alloc(parent, CTX_DETACHED, false);
   if (!c) return KEEL_ENOMEM;
   *out = c;
   return 0;
@@ -276,13 +283,14 @@ typedef struct work_queue {
 
 /* Marks n done (once) and takes its whole child list, which stays threaded
  * through the children's `next` (ctx_unlink leaves a canceled owner's list
- * alone and waits for the walk instead); queues n if the list is not empty.
- * Wakes what waits on n. */
-static void mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
+ * alone); queues n if the list is not empty. Fires n's token and stops its
+ * timer; returns n's done channel for the caller to close (NULL if none or
+ * if n was already done). */
+static keel_chan *mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
   ctx_lock(n);
   if (n->code) {
     ctx_unlock(n);
-    return;
+    return NULL;
   }
   n->code = code;
   if (cause) n->cause = keel_err_retain(cause);
@@ -297,18 +305,31 @@ static void mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
   }
   ctx_unlock(n);
   keel_cancel_fire(&n->token, code);
-  if (done) keel_chan_close(done);
   if (n->has_timer) keel_rtimer_stop(&n->u.d.timer);
+  return done;
+}
+
+/* The walk's last steps with a visited node: close its done channel, then
+ * let it go (after which it may be freed at once). */
+static void let_go(keel_ctx *n, keel_chan *done) {
+  if (done) keel_chan_close(done);
+  atomic_store_explicit(&n->link, NULL, memory_order_release);
 }
 
 void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause) {
   work_queue q = {NULL, NULL};
-  mark(c, code, cause, &q);
+  keel_chan *done = mark(c, code, cause, &q);
+  if (done) keel_chan_close(done);
   ctx_unlink(c);
   /* Breadth first, one taken list at a time, so a tree is walked roughly in
    * the order it was allocated. The walk needs no references: an unvisited
-   * child keeps `link` set, and its unlink (hence its free) waits until the
-   * walk clears it, the last thing the walk does with it. */
+   * child keeps `link` set, and its free waits until the walk clears it,
+   * the last thing the walk does with it. The walk is bound by cache
+   * misses, so it is software-pipelined: the next sibling is prefetched
+   * while this one is visited, and a visited node's done channel is closed
+   * (and the node let go) one visit later, its line fetched meanwhile. */
+  keel_ctx *held = NULL;
+  keel_chan *held_done = NULL;
   while (q.head) {
     keel_ctx *p = q.head;
     keel_ctx *k = p->children;
@@ -316,25 +337,27 @@ void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause) {
     if (!q.head) q.tail = NULL;
     while (k) {
       keel_ctx *next = k->next;
-      if (next) {   /* overlap the next sibling's misses with this visit */
+      if (next) {
         __builtin_prefetch(next, 1);
         __builtin_prefetch((char *)next + 64, 1);
       }
-      keel_chan *d = atomic_load_explicit(&k->done, memory_order_relaxed);
-      if (d) __builtin_prefetch(d, 1);
       if (k->kind == CTX_AFTER) {
         /* Claim while linked (k is alive), launch once k is let go: the
          * function may run, and free k, before the launch returns. */
         bool run = ctx_after_claim(k);
-        atomic_store_explicit(&k->link, NULL, memory_order_release);
+        let_go(k, NULL);
         if (run) ctx_after_launch(k);
       } else {
-        mark(k, code, cause, &q);
-        atomic_store_explicit(&k->link, NULL, memory_order_release);
+        keel_chan *d = mark(k, code, cause, &q);
+        if (d) __builtin_prefetch(d, 1);
+        if (held) let_go(held, held_done);
+        held = k;
+        held_done = d;
       }
       k = next;
     }
   }
+  if (held) let_go(held, held_done);
 }
 
 void keel_ctx_cancel_cause(keel_ctx *c, int code, keel_err *cause) {

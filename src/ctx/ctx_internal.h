@@ -1,6 +1,8 @@
 /* ctx_internal.h — the context node and its locking rules (private).
  *
- * Every context is one keel_ctx, one malloc. Invariants:
+ * Every context is one keel_ctx, one malloc (only as long as its kind
+ * needs: the union at the end is absent for plain cancelable nodes; never
+ * touch a member of `u` the kind does not have). Invariants:
  *   - head.token is &self->token for cancelable nodes, the nearest cancelable
  *     ancestor's token for value nodes, NULL for background and detached
  *     nodes (and for after_func nodes, which no user reads);
@@ -51,9 +53,8 @@ enum ctx_kind {
 enum after_state { AFTER_ARMED, AFTER_FIRED, AFTER_STOPPED };
 
 /* Field order is for the cancel walk of a big tree, which is bound by cache
- * misses: what a parent touches in each child while detaching it (link,
- * work, next, refs) and what marking the child touches (lock, code,
- * children, done) share the first 64 bytes; the token and cause the next. */
+ * misses: what the walk touches in each node (next, link, lock, code,
+ * children, done, work) comes first, then the token and cause. */
 struct keel_ctx {
   struct keel_ctx_head_ head;   /* first: keel_ctx_is_canceled reads it */
   _Atomic size_t refs;
@@ -108,7 +109,8 @@ static inline void ctx_unlock(keel_ctx *c) {
 }
 
 /* Shared by ctx.c and after.c. */
-keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind);
+/* A node of that kind (with_timer: room for a deadline timer), or NULL. */
+keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind, bool with_timer);
 /* Links c under c->src (which must be cancelable). If src is already done,
  * c is not linked and false is returned with *code / *cause (a new
  * reference or NULL) set to src's. */
