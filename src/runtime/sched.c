@@ -56,6 +56,9 @@ __attribute__((noinline)) struct keel_task *keel__task_current(void) {
 struct keel_task *keel__task_current_raw(void) { return tls_task; }
 
 static _Atomic int sched_stop_flag;
+
+/* How long an idle worker keeps looking for work before it sleeps. */
+#define KEEL_SPIN_NS (50 * KEEL_MICROSECOND)
 #ifdef KEEL_SANITIZE_THREAD
 _Atomic int keel__fence_word;
 #endif
@@ -434,6 +437,20 @@ static struct keel_task *find_runnable(keel_worker *w) {
       }
       if ((t = try_steal(w))) return t;
       if ((t = gq_get(w, KEEL_RUNQ_SIZE / 2))) return t;
+      /* A short bounded spin before sleeping: work that shows up within
+       * KEEL_SPIN_NS is taken without a futex round trip (and, since we
+       * count as spinning, producers do not issue futex wakes meanwhile). */
+      int64_t until = keel_now() + KEEL_SPIN_NS;
+      do {
+        for (int k = 0; k < 64; k++) keel__cpu_relax();
+        if (atomic_load_explicit(&sched_stop_flag, memory_order_relaxed)) break;
+        if ((t = runq_get(w))) return t;
+        if ((t = gq_get(w, KEEL_RUNQ_SIZE / 2))) return t;
+        for (int i = 0; i < rt->nworkers; i++) {
+          keel_worker *v = &rt->workers[i];
+          if (v != w && !runq_empty(v) && (t = runq_steal(w, v, false))) return t;
+        }
+      } while (keel_now() < until);
     }
     /* Go idle: publish, stop spinning, re-check everything, then sleep. */
     atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);
