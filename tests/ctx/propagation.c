@@ -10,10 +10,17 @@
 #include "keel/task.h"
 #include "ctx_test.h"
 
-enum { TREE = 100000, CHAIN = 50000, WIDE = 20000 };
+enum { TREE = 100000 };
 
-static keel_ctx **build_tree(keel_ctx *root, unsigned seed) {
-  keel_ctx **n = malloc(sizeof *n * TREE);
+/* The second and third trees repeat the first with another code or a
+ * timer; under sanitizers they are smaller (the first never is). */
+static int small_tree(void) { return KT_SANITIZED() ? 20000 : TREE; }
+
+/* n descendants: a chain of n/2 (a value node every 7th link), a node with
+ * n/5 children, and a random tree over all of them for the rest. */
+static keel_ctx **build_tree(keel_ctx *root, int total, unsigned seed) {
+  const int CHAIN = total / 2, WIDE = total / 5;
+  keel_ctx **n = malloc(sizeof *n * (size_t)total);
   if (!n) abort();
   int i = 0;
   keel_ctx *prev = root;
@@ -26,7 +33,7 @@ static keel_ctx **build_tree(keel_ctx *root, unsigned seed) {
   keel_ctx *hub = n[CHAIN / 2];
   for (; i < CHAIN + WIDE; i++)
     if (keel_ctx_with_cancel(hub, &n[i])) abort();
-  for (; i < TREE; i++) {    /* random recursive tree over all the above */
+  for (; i < total; i++) {   /* random recursive tree over all the above */
     seed = seed * 1103515245u + 12345u;
     keel_ctx *p = (seed >> 8) % 5 == 0 ? root : n[(seed >> 4) % (unsigned)i];
     int rc = i % 11 == 0 ? keel_ctx_with_timeout(p, KEEL_HOUR, &n[i])
@@ -66,12 +73,12 @@ static void cancel_in_task(void *arg) {
   keel_ctx_cancel_cause(c->root, c->code, NULL);
 }
 
-static void run_tree(int code) {
+static void run_tree(int code, int size) {
   keel_ctx *root;
   KT_CHECK_EQ(keel_ctx_with_cancel(keel_ctx_background(), &root), 0);
-  keel_ctx **n = build_tree(root, 12345u + (unsigned)code);
-  keel_chan **done = malloc(sizeof *done * TREE);
-  for (int i = 0; i < TREE; i++) {
+  keel_ctx **n = build_tree(root, size, 12345u + (unsigned)code);
+  keel_chan **done = malloc(sizeof *done * size);
+  for (int i = 0; i < size; i++) {
     done[i] = keel_ctx_done(n[i]);
     KT_CHECK(done[i] != NULL);
   }
@@ -85,7 +92,7 @@ static void run_tree(int code) {
   keel_waitgroup_add(&finished, helpers);
   waiter_arg *w = calloc((size_t)helpers, sizeof *w);
   for (int i = 0; i < helpers; i++) {
-    w[i].ctx = n[(size_t)i * 7919u % TREE];
+    w[i].ctx = n[(size_t)i * 7919u % size];
     w[i].never = never;
     w[i].ready = &ready;
     w[i].finished = &finished;
@@ -94,7 +101,7 @@ static void run_tree(int code) {
     KT_CHECK_EQ(keel_task_spawn(NULL, helper_waits, &w[i], NULL), 0);
   }
   KT_CHECK_EQ(keel_waitgroup_wait(&ready, KEEL_FOREVER, NULL), 0);
-  for (int i = 0; i < TREE; i++) KT_CHECK_EQ(keel_ctx_err(n[i]), 0);
+  for (int i = 0; i < size; i++) KT_CHECK_EQ(keel_ctx_err(n[i]), 0);
 
   /* cancel from a task with a 32 KiB stack: recursion 50,000 deep would
    * overflow it */
@@ -104,14 +111,14 @@ static void run_tree(int code) {
   KT_CHECK_EQ(keel_task_spawn(&t, cancel_in_task, &cn, &small), 0);
   KT_CHECK_EQ(keel_task_join(t, KEEL_FOREVER, NULL), 0);
 
-  for (int i = 0; i < TREE; i++) {
+  for (int i = 0; i < size; i++) {
     KT_CHECK_EQ(keel_chan_recv(done[i], NULL, KEEL_NOWAIT), KEEL_ECLOSED);
     KT_CHECK_EQ(keel_ctx_err(n[i]), code);
   }
   KT_CHECK_EQ(keel_waitgroup_wait(&finished, KEEL_FOREVER, NULL), 0);
   for (int i = 0; i < helpers; i++) KT_CHECK_EQ(atomic_load(&w[i].rc), code);
   KT_CHECK_EQ(keel_ctx_child_count(root), 0);
-  for (int i = 0; i < TREE; i++) keel_ctx_release(n[i]);
+  for (int i = 0; i < size; i++) keel_ctx_release(n[i]);
   keel_ctx_release(root);
   keel_chan_release(never);
   free(w);
@@ -119,35 +126,38 @@ static void run_tree(int code) {
   free(n);
 }
 
-KT_TEST(cancel_reaches_100k_descendants) { run_tree(KEEL_ECANCELED); }
-KT_TEST(deadline_code_reaches_100k_descendants) { run_tree(KEEL_EDEADLINE); }
+KT_TEST(cancel_reaches_100k_descendants) { run_tree(KEEL_ECANCELED, TREE); }
+KT_TEST(deadline_code_reaches_every_descendant) {
+  run_tree(KEEL_EDEADLINE, small_tree());
+}
 
 /* A deadline on the root (the timer's callback does the whole cancel). */
 KT_TEST(root_deadline_expires_over_a_tree) {
   keel_ctx *root;
   KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 20 * KEEL_MILLISECOND,
                                     &root), 0);
-  keel_ctx **n = build_tree(root, 99u);
+  const int size = small_tree();
+  keel_ctx **n = build_tree(root, size, 99u);
   /* the timer's callback may still be walking the tree: wait for each */
-  for (int i = 0; i < TREE; i++) {
+  for (int i = 0; i < size; i++) {
     KT_CHECK_EQ(keel_chan_recv(keel_ctx_done(n[i]), NULL, KEEL_FOREVER),
                 KEEL_ECLOSED);
     KT_CHECK_EQ(keel_ctx_err(n[i]), KEEL_EDEADLINE);
   }
-  keel_err *e = keel_ctx_cause(n[TREE - 1]);
+  keel_err *e = keel_ctx_cause(n[size - 1]);
   KT_CHECK_STR(keel_err_message(e), "deadline exceeded");
   keel_err_release(e);
   /* free leaves first and roots last, in reverse and in order */
-  for (int i = TREE - 1; i >= 0; i--) keel_ctx_release(n[i]);
+  for (int i = size - 1; i >= 0; i--) keel_ctx_release(n[i]);
   keel_ctx_release(root);
   free(n);
 }
 
-/* Releasing the deep chain from the top (each node kept only by its child)
+/* Releasing a deep chain from its leaf (each node kept only by its child)
  * must not recurse either. */
 KT_TEST(release_of_a_deep_chain_is_iterative) {
   keel_ctx *prev = keel_ctx_background(), *first = NULL;
-  for (int i = 0; i < 200000; i++) {
+  for (int i = 0, deep = KT_SANITIZED() ? 100000 : 200000; i < deep; i++) {
     keel_ctx *c;
     KT_CHECK_EQ(keel_ctx_with_cancel(prev, &c), 0);
     if (i > 0) keel_ctx_release(prev);   /* only the child holds it now */
@@ -155,7 +165,7 @@ KT_TEST(release_of_a_deep_chain_is_iterative) {
     prev = c;
   }
   (void)first;
-  keel_ctx_release(prev);   /* frees all 200,000, leaf to root */
+  keel_ctx_release(prev);   /* frees the whole chain, leaf to root */
 }
 
 KT_TEST(zz_runtime_shuts_down) {
