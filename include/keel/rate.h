@@ -144,7 +144,9 @@ bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n);
 bool keel_rate_allow_stamped(keel_rate_limiter *l, int64_t n, int64_t *stamp);
 
 /* Go's SetLimitAt / SetBurstAt: the bucket is first brought up to date at
- * now with the old values. Reservations already made keep their time to act.
+ * now with the old values (the variants without `now` act at max(reading,
+ * last update), as allow does, so a racing setter cannot make the bucket
+ * refill an interval twice). Reservations already made keep their time to act.
  * KEEL_EINVAL for NULL, a NaN or negative limit, a negative burst. */
 int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit);
 int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now,
@@ -193,7 +195,7 @@ int64_t keel_rate_reservation_delay_from(const keel_rate_reservation *r,
  * was the last. No effect for a reservation that is not OK, with an infinite
  * limit, with no tokens, or once its time to act is before now. Cancel a
  * reservation at most once (as in Go, a second cancel gives tokens again). */
-void keel_rate_reservation_cancel(keel_rate_reservation *r);
+void keel_rate_reservation_cancel(keel_rate_reservation *r);   /* max(reading, last) */
 void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now);
 
 /* ---- waiting --------------------------------------------------------------- */

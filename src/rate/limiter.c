@@ -500,7 +500,7 @@ int64_t keel_rate_reservation_delay(const keel_rate_reservation *r) {
   return keel_rate_reservation_delay_from(r, keel_rate_now());
 }
 
-void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
+static void cancel_impl(keel_rate_reservation *r, int64_t now, bool clock) {
   if (!r || !r->ok || !r->limiter) return;
   /* Go's early returns that do not depend on the limiter: no lock needed. */
   if (r->tokens == 0 || r->time_to_act < now) return;
@@ -510,49 +510,64 @@ void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
     rate_core old, c;
     rate_word w = snapshot(l, &old);
     c = old;
-    if (!rate_core_cancel(&c, r, now) || commit(l, w, &old, &c)) break;
+    int64_t t = clock && now < old.last ? old.last : now;
+    if (!rate_core_cancel(&c, r, t) || commit(l, w, &old, &c)) break;
   }
   pthread_mutex_unlock(&l->mu);
 }
 
+void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
+  cancel_impl(r, now, false);
+}
+
 void keel_rate_reservation_cancel(keel_rate_reservation *r) {
-  keel_rate_reservation_cancel_at(r, keel_rate_now());
+  cancel_impl(r, keel_rate_now(), true);
 }
 
 /* ---- setters --------------------------------------------------------------------------------- */
 
-int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit limit) {
+static int set_limit_impl(keel_rate_limiter *l, int64_t now, bool clock,
+                          keel_rate_limit limit) {
   if (!l || !limit_valid(limit)) return KEEL_EINVAL;
   pthread_mutex_lock(&l->mu);
   for (;;) {
     rate_core old, c;
     rate_word w = snapshot(l, &old);
     c = old;
-    rate_core_set_limit(&c, now, limit);
+    rate_core_set_limit(&c, clock && now < old.last ? old.last : now, limit);
     if (commit(l, w, &old, &c)) break;
   }
   pthread_mutex_unlock(&l->mu);
   return 0;
 }
 
-int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
-  return keel_rate_set_limit_at(l, keel_rate_now(), limit);
+int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit limit) {
+  return set_limit_impl(l, now, false, limit);
 }
 
-int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
+int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
+  return set_limit_impl(l, keel_rate_now(), true, limit);
+}
+
+static int set_burst_impl(keel_rate_limiter *l, int64_t now, bool clock,
+                          int64_t burst) {
   if (!l || burst < 0) return KEEL_EINVAL;
   pthread_mutex_lock(&l->mu);
   for (;;) {
     rate_core old, c;
     rate_word w = snapshot(l, &old);
     c = old;
-    rate_core_set_burst(&c, now, burst);
+    rate_core_set_burst(&c, clock && now < old.last ? old.last : now, burst);
     if (commit(l, w, &old, &c)) break;
   }
   pthread_mutex_unlock(&l->mu);
   return 0;
 }
 
+int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
+  return set_burst_impl(l, now, false, burst);
+}
+
 int keel_rate_set_burst(keel_rate_limiter *l, int64_t burst) {
-  return keel_rate_set_burst_at(l, keel_rate_now(), burst);
+  return set_burst_impl(l, keel_rate_now(), true, burst);
 }

@@ -6,6 +6,7 @@
  * merged timeline is then checked over every window. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "keel/rate.h"
@@ -121,6 +122,56 @@ KT_TEST(no_window_admits_more_than_rt_plus_b_threads_and_tasks) {
   KT_CHECK(admitted > 20);
   KT_CHECK(excess <= 50000 * 1e-9 + 1e-6);
   keel_runtime_shutdown();
+}
+
+typedef struct flipper {
+  keel_rate_limiter *l;
+  _Atomic int stop;
+  long flips;
+} flipper;
+
+static void *flip_main(void *p) {
+  flipper *f = p;
+  while (!atomic_load(&f->stop)) {
+    keel_rate_set_limit(f->l, f->flips & 1 ? 20000 : 40000);
+    keel_rate_set_burst(f->l, f->flips & 2 ? 10 : 20);
+    f->flips++;
+  }
+  return NULL;
+}
+
+/* Limit and burst changing under the allows' feet (the config slots and
+ * generations): the bound with the largest limit and burst still holds. */
+KT_TEST(config_changes_racing_with_allows_keep_the_bound) {
+  keel_rate_limiter *l;
+  KT_CHECK_EQ(keel_rate_limiter_new(&l, 40000, 20), 0);
+  flipper f = {l, 0, 0};
+  pthread_t ft;
+  pthread_create(&ft, NULL, flip_main, &f);
+  int64_t attempts = KT_SANITIZED() ? 20000 : 200000;
+  worker w[3];
+  pthread_t th[3];
+  for (int i = 0; i < 3; i++) {
+    w[i] = (worker){l, attempts, malloc(sizeof(int64_t) * (size_t)attempts), 0, 0, NULL};
+    pthread_create(&th[i], NULL, thread_main, &w[i]);
+  }
+  for (int i = 0; i < 3; i++) pthread_join(th[i], NULL);
+  atomic_store(&f.stop, 1);
+  pthread_join(ft, NULL);
+  int64_t total = w[0].n + w[1].n + w[2].n, k = 0;
+  int64_t *all = malloc(sizeof(int64_t) * (size_t)(total ? total : 1));
+  for (int i = 0; i < 3; i++) {
+    for (int64_t j = 0; j < w[i].n; j++) all[k++] = w[i].stamps[j];
+    free(w[i].stamps);
+  }
+  double excess = total ? worst_excess(all, total, 40000, 20) : 0;
+  fprintf(stderr, "  %lld admitted, %ld config changes, worst excess %.9f\n", (long long)total,
+          f.flips, excess);
+  free(all);
+  keel_rate_limiter_free(l);
+  KT_CHECK(total > 20);
+  KT_CHECK(f.flips > 0);
+  KT_CHECK(excess <= 40000 * 1e-9 + 1e-6);
 }
 
 KT_MAIN()
