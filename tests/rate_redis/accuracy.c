@@ -1,9 +1,8 @@
 /* Accuracy across processes: 4 processes (this binary re-executed in child
  * mode), each with several tasks waiting on one shared limit in Redis for
- * 10 seconds (5 under sanitizers). The admitted total must be within 1% of
- * rate x time + burst (the burst, then `time` of refill after it), no more
- * than rate x time + burst may pass from the first admission on, and no
- * 1-second window may admit more than the tier allows (rate x 1 s + burst).
+ * 10 seconds. From the first admission on, the admitted total must be within
+ * 1% of rate x time + burst (and never above it), and no 1-second window may
+ * admit more than the tier allows (rate x 1 s + burst).
  * Admission times are Redis's own clock, as the replies report it, so the
  * processes' clocks play no part. */
 #include <stdatomic.h>
@@ -13,7 +12,10 @@
 #include "redis_harness.h"
 #include "rr_test.h"
 
-enum { PROCS = 4, TASKS = 4, RATE = 100, BURST = 10 };
+/* A burst of half a second's worth: while every waiter of every process is
+ * descheduled (a loaded 2-core machine under a sanitizer), tokens pile up in
+ * the bucket instead of being lost, for up to BURST / RATE = 0.5 s. */
+enum { PROCS = 4, TASKS = 4, RATE = 100, BURST = 50 };
 
 /* ---- child mode -------------------------------------------------------------- */
 
@@ -96,7 +98,10 @@ KT_TEST(four_processes_share_one_limit) {
   if (getenv("KEEL_RR_CHILD")) return;
   rrh_server s;
   if (!rrh_start(&s, 0, NULL)) KT_FAIL("%s", rrh_why);
-  int seconds = KT_SANITIZED() ? 5 : 10;
+  /* 10 s in every mode: a stall of every waiter at the window's end costs
+   * rate x stall, so 1% of the total is a 100 ms stall at 10 s (50 ms at
+   * 5 s, which a loaded machine under a sanitizer does reach) */
+  int seconds = 10;
   /* children get a second to start; they stop a little after the window */
   int64_t stop_us = redis_now_us(&s) + (int64_t)(seconds + 2) * 1000000;
   pid_t pids[PROCS];
@@ -133,35 +138,22 @@ KT_TEST(four_processes_share_one_limit) {
   KT_CHECK(n > 0);
   int64_t first = all[0], span = (int64_t)seconds * 1000000;
   double want = (double)RATE * seconds + BURST;
-  /* The upper bound, as the limit promises it: no more than rate x time +
-   * burst from the first admission on (+1: the window is closed at both ends). */
-  size_t in_window = 0;
-  for (size_t i = 0; i < n; i++) in_window += all[i] <= first + span;
-  /* The total: the burst at the first admission, then what the rate let
-   * through in `seconds` after the burst was spent. Waiters wake a little
-   * after each token is due, and measuring from the first post-burst
-   * admission (late by the same amount) cancels that shift, which counting
-   * from the burst would charge to the limiter. */
+  /* rate x time + burst from the first admission on: never more (+1: the
+   * window is closed at both ends), and within 1% */
   size_t total = 0;
-  if (n > BURST) {
-    int64_t from = all[BURST];
-    total = BURST;
-    for (size_t i = BURST; i < n; i++) total += all[i] < from + span;
-  }
+  for (size_t i = 0; i < n; i++) total += all[i] <= first + span;
   /* the largest count in any 1-second window [t, t + 1 s) */
   size_t worst = 0;
   for (size_t i = 0, j = 0; i < n; i++) {
     while (j < n && all[j] < all[i] + 1000000) j++;
     if (j - i > worst) worst = j - i;
   }
-  fprintf(stderr, "  %zu admitted over %d s (want %.0f +-1%%; %zu from the first admission), "
-          "busiest 1 s window %zu (tier %d)\n", total, seconds, want, in_window, worst,
-          RATE + BURST);
-  KT_CHECK((double)total >= want * 0.99 && (double)total <= want * 1.01);
-  KT_CHECK((double)in_window <= want + 1);
-  KT_CHECK(worst <= (size_t)(RATE + BURST));
+  fprintf(stderr, "  %zu admitted in %d s (want %.0f +-1%%), busiest 1 s window %zu (tier %d)\n",
+          total, seconds, want, worst, RATE + BURST);
   free(all);
   rrh_stop(&s);
+  KT_CHECK((double)total >= want * 0.99 && (double)total <= want + 1);
+  KT_CHECK(worst <= (size_t)(RATE + BURST));
 }
 
 KT_MAIN()
