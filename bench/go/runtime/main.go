@@ -29,8 +29,7 @@ func spawnJoin() {
 	report("spawn_join", time.Since(t0), n)
 }
 
-func mass() {
-	n := 1000000
+func massRound(n int) time.Duration {
 	var started, finished sync.WaitGroup
 	gate := make(chan struct{})
 	started.Add(n)
@@ -46,10 +45,16 @@ func mass() {
 	started.Wait()
 	close(gate)
 	finished.Wait()
-	report("spawn_1m_park_wall", time.Since(t0), 1)
+	return time.Since(t0)
+}
+
+func mass() {
+	n := 1000000
+	report("spawn_1m_park_wall", massRound(n), 1)
 	var ru syscall.Rusage
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	fmt.Printf("BENCH spawn_1m_peak_rss %.3f KiB\n", float64(ru.Maxrss))
+	report("spawn_1m_park_wall_warm", massRound(n), 1)
 }
 
 func main() {
