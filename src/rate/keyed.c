@@ -15,7 +15,8 @@
  *     limiter would answer every later question the same or more strictly:
  *     its bucket is full again (for a zero limit: its burst is untouched);
  *     or when it has not been used for idle_timeout.
- *     Idle entries are dropped from the LRU tail as the shard is used, and by
+ *     Idle entries are dropped from the LRU tail as the shard is used (a look
+ *     every IDLE_EVERY operations: the tail is cold memory), and by
  *     keel_rate_keyed_sweep_at.
  * The allow itself runs on the entry's limiter (lock-free inside), under the
  * shard lock only because the entry could otherwise be evicted under it. */
@@ -27,17 +28,25 @@
 #include "rate/bucket.h"
 #include "rate/limiter.h"
 
+/* The first cache line holds everything a lookup reads (hash, chain link,
+ * and the key itself when it is short); the limiter starts on the next. */
+#define INLINE_KEY 15
 typedef struct key_entry {
-  keel_rate_limiter lim;        /* first: 64-byte aligned */
-  struct key_entry *hnext;      /* hash chain */
-  struct key_entry *prev, *next;/* LRU list */
   uint64_t hash;
+  struct key_entry *hnext;      /* hash chain */
+  struct key_entry *prev, *next;/* the CLOCK list */
   int64_t last_used;
-  int64_t refs;
+  int32_t refs;                 /* callers waiting on lim, outside the lock */
+  uint32_t key_len;
   bool referenced;              /* used since the clock hand last passed */
-  size_t key_len;
-  unsigned char key[];
+  unsigned char key_inline[INLINE_KEY];
+  keel_rate_limiter lim;        /* 64-byte aligned */
+  unsigned char key_long[];     /* keys longer than INLINE_KEY */
 } key_entry;
+
+static inline const unsigned char *entry_key(const key_entry *e) {
+  return e->key_len <= INLINE_KEY ? e->key_inline : e->key_long;
+}
 
 typedef struct shard {
   _Alignas(64) pthread_mutex_t mu;
@@ -45,6 +54,7 @@ typedef struct shard {
   size_t nbuckets;              /* a power of two */
   size_t count;
   key_entry *head, *tail;
+  uint64_t ops;                 /* idle checks run every IDLE_EVERY ops */
   uint64_t created, evicted, forced;
 } shard;
 
@@ -58,6 +68,7 @@ struct keel_rate_keyed {
 #define DEFAULT_MAX_KEYS ((size_t)1 << 20)
 #define DEFAULT_SHARDS 64u
 #define TAIL_CHECKS 2
+#define IDLE_EVERY 16   /* ops per shard between looks at the tail */
 #define MIN_IDLE KEEL_SECOND   /* a full bucket is dropped after this unused */
 
 static uint64_t hash_key(const void *key, size_t len) {
@@ -167,7 +178,7 @@ static key_entry **chain_of(shard *s, uint64_t h) {
 
 static key_entry *find(shard *s, uint64_t h, const void *key, size_t len) {
   for (key_entry *e = *chain_of(s, h); e; e = e->hnext)
-    if (e->hash == h && e->key_len == len && (len == 0 || memcmp(e->key, key, len) == 0))
+    if (e->hash == h && e->key_len == len && (len == 0 || memcmp(entry_key(e), key, len) == 0))
       return e;
   return NULL;
 }
@@ -224,7 +235,8 @@ static key_entry *clock_tail(shard *s) {
 
 /* Drops idle entries from the tail (a few), then forces the count down. */
 static void maintain(keel_rate_keyed *k, shard *s, int64_t now, key_entry *keep) {
-  for (int i = 0; i < TAIL_CHECKS; i++) {
+  int checks = ++s->ops % IDLE_EVERY == 0 ? TAIL_CHECKS : 0;
+  for (int i = 0; i < checks; i++) {
     key_entry *e = clock_tail(s);
     if (!e || e == keep || e->referenced || !idle(k, e, now)) break;
     drop(s, e);
@@ -253,15 +265,16 @@ static key_entry *lookup(keel_rate_keyed *k, shard *s, uint64_t h, const void *k
   if (e) {
     e->referenced = true;
   } else {
-    size_t size = (sizeof *e + len + 63) / 64 * 64;
+    if (len > UINT32_MAX) return NULL;
+    size_t size = (sizeof *e + (len > INLINE_KEY ? len : 0) + 63) / 64 * 64;
     e = aligned_alloc(64, size);
     if (!e) return NULL;
     rate_limiter_init(&e->lim, k->opts.limit, k->opts.burst);
     e->hash = h;
     e->refs = 0;
     e->referenced = false;
-    e->key_len = len;
-    if (len) memcpy(e->key, key, len);
+    e->key_len = (uint32_t)len;
+    if (len) memcpy((unsigned char *)entry_key(e), key, len);
     key_entry **c = chain_of(s, h);
     e->hnext = *c;
     *c = e;

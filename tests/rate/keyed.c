@@ -50,13 +50,17 @@ KT_TEST(each_key_has_its_own_bucket) {
   KT_CHECK(keel_rate_keyed_tokens_at(k, "alice", 5, T0 + S) == 1);
   KT_CHECK(keel_rate_keyed_tokens_at(k, "nobody", 6, T0) == 2);
   KT_CHECK_EQ(keel_rate_keyed_allow_n_at(k, "alice", 5, T0 + S, 1), 1);
+  const char *long1 = "tenant-0123456789abcdef/client-42", *long2 = "tenant-0123456789abcdef/client-43";
+  KT_CHECK_EQ(keel_rate_keyed_allow_n_at(k, long1, strlen(long1), T0, 2), 1);
+  KT_CHECK_EQ(keel_rate_keyed_allow_n_at(k, long1, strlen(long1), T0, 1), 0);
+  KT_CHECK_EQ(keel_rate_keyed_allow_n_at(k, long2, strlen(long2), T0, 2), 1);
   unsigned char bin[4] = {0, 1, 0, 2};
   KT_CHECK_EQ(keel_rate_keyed_allow_n_at(k, bin, 4, T0, 2), 1);
   KT_CHECK_EQ(keel_rate_keyed_allow_n_at(k, bin, 4, T0, 1), 0);
   keel_rate_keyed_stats st;
   keel_rate_keyed_stats_get(k, &st);
-  KT_CHECK_EQ(st.keys, 4);
-  KT_CHECK_EQ(st.created, 4);
+  KT_CHECK_EQ(st.keys, 6);
+  KT_CHECK_EQ(st.created, 6);
   keel_rate_keyed_free(k);
 }
 
