@@ -166,6 +166,32 @@ KT_TEST(version3_api_disk_network_per_call) {
   KT_CHECK_EQ(keel_rate_multi_new(&resolve, r2, 2), 0);
   KT_CHECK(keel_rate_multi_member(readfile, 0).self == api);   /* 1/6 < 1 */
   KT_CHECK(keel_rate_multi_limit(readfile) == keel_rate_per(10, KEEL_MINUTE));
+  /* The nested multi's own fake-clock reserve, one ReadFile after another
+   * (each starting when the previous was let through): paced by the disk. */
+  {
+    keel_rate_limiter *s2, *m2, *d2;
+    KT_CHECK_EQ(keel_rate_limiter_new(&s2, keel_rate_per(2, S), 2), 0);
+    KT_CHECK_EQ(keel_rate_limiter_new(&m2, keel_rate_per(10, KEEL_MINUTE), 10), 0);
+    KT_CHECK_EQ(keel_rate_limiter_new(&d2, 1, 1), 0);
+    keel_rate_any t2[] = {keel_rate_any_limiter(s2), keel_rate_any_limiter(m2)};
+    keel_rate_multi *api2, *rf2;
+    KT_CHECK_EQ(keel_rate_multi_new(&api2, t2, 2), 0);
+    keel_rate_any r3[] = {keel_rate_any_limiter(d2), keel_rate_any_multi(api2)};
+    KT_CHECK_EQ(keel_rate_multi_new(&rf2, r3, 2), 0);
+    int64_t t = T0, at;
+    for (int i = 0; i < 12; i++) {
+      KT_CHECK_EQ(keel_rate_multi_reserve_n_at(rf2, t, 1, &at), 0);
+      /* 0..10 s by the disk (the minute refilled 1.5 tokens meanwhile), then
+       * the minute: 2 s for the half token short, then 6 s each. */
+      KT_CHECK_EQ(at - T0, i <= 10 ? i * S : (12 + (i - 11) * 6) * S);
+      t = at;
+    }
+    keel_rate_multi_free(rf2);
+    keel_rate_multi_free(api2);
+    keel_rate_limiter_free(s2);
+    keel_rate_limiter_free(m2);
+    keel_rate_limiter_free(d2);
+  }
   keel_rate_multi *multis[] = {api, diskm, netm};
   caller c[CALLERS];
   memset(c, 0, sizeof c);
