@@ -135,7 +135,7 @@ struct keel_task {
 /* What the scheduler does once a task has switched back to it. */
 enum keel_post {
   KEEL_POST_NONE = 0,
-  KEEL_POST_YIELD,  /* requeue on the global queue (Go's Gosched) */
+  KEEL_POST_YIELD,  /* requeue at the back (local ring or global queue) */
   KEEL_POST_PARK,   /* commit a park on post_waiter (see waiter.c) */
   KEEL_POST_EXIT,   /* the task finished: notify the joiner, recycle */
 };

@@ -307,7 +307,13 @@ static struct keel_task *post_switch(keel_worker *w) {
       return NULL;
     }
     case KEEL_POST_YIELD:
-      gq_push(prev);
+      /* To the back of the line: the local ring when the global queue is
+       * empty (strict round-robin among this worker's tasks), else the
+       * global queue, behind the tasks waiting there (Go's Gosched). */
+      if (atomic_load_explicit(&keel__rt.gq_size, memory_order_relaxed) != 0)
+        gq_push(prev);
+      else
+        runq_put_local(w, prev);  /* (when full, half goes global, prev too) */
       wakep();
       return NULL;
     case KEEL_POST_EXIT:

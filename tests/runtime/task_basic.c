@@ -119,6 +119,44 @@ static void spawner(void *arg) {
   keel_waitgroup_done(wg);
 }
 
+/* On one worker, yielding is round-robin: two yielding tasks alternate, so
+ * neither ever gets more than a couple of turns ahead. */
+static _Atomic int rr_turns[2], rr_max_lead, rr_started;
+static keel_waitgroup rr_go;
+static void rr_yielder(void *arg) {
+  int me = (int)(intptr_t)arg;
+  keel_waitgroup_wait(&rr_go, KEEL_FOREVER, NULL);
+  /* Both are runnable before counting (the waker may be slow to wake the
+   * second one: that is the waker's thread, not the scheduler). */
+  atomic_fetch_add(&rr_started, 1);
+  while (atomic_load(&rr_started) < 2) keel_task_yield();
+  for (int i = 0; i < 2000; i++) {
+    int mine = atomic_fetch_add(&rr_turns[me], 1) + 1;
+    int lead = mine - atomic_load(&rr_turns[1 - me]);
+    int cur = atomic_load(&rr_max_lead);
+    while (lead > cur && !atomic_compare_exchange_weak(&rr_max_lead, &cur, lead)) {}
+    keel_task_yield();
+  }
+}
+
+KT_TEST(yield_is_round_robin_on_one_worker) {
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);
+  keel_runtime_options o = {.workers = 1};
+  KT_CHECK_EQ(keel_runtime_start(&o), 0);
+  keel_task *h[2];
+  keel_waitgroup_init(&rr_go);
+  keel_waitgroup_add(&rr_go, 1);
+  for (int i = 0; i < 2; i++)
+    KT_CHECK_EQ(keel_task_spawn(&h[i], rr_yielder, (void *)(intptr_t)i, NULL), 0);
+  keel_waitgroup_done(&rr_go);
+  for (int i = 0; i < 2; i++) KT_CHECK_EQ(keel_task_join(h[i], KEEL_FOREVER, NULL), 0);
+  KT_CHECK_EQ(atomic_load(&rr_turns[0]), 2000);
+  KT_CHECK_EQ(atomic_load(&rr_turns[1]), 2000);
+  if (atomic_load(&rr_max_lead) > 2) fprintf(stderr, "  max lead %d\n", atomic_load(&rr_max_lead));
+  KT_CHECK(atomic_load(&rr_max_lead) <= 2);
+  KT_CHECK_EQ(keel_runtime_shutdown(), 0);  /* the next test starts afresh */
+}
+
 KT_TEST(many_tasks_spawning_tasks) {
   keel_waitgroup wg;
   keel_waitgroup_init(&wg);
