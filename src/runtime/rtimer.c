@@ -25,10 +25,15 @@
 
 enum { T_IDLE = 0, T_ARMED = 1, T_RUNNING = 2 };
 
+typedef struct heap_entry {
+  int64_t when;
+  keel_rtimer *t;
+} heap_entry;
+
 static struct {
   pthread_mutex_t lock;
   pthread_cond_t done_cond;
-  keel_rtimer **heap;
+  heap_entry *heap;
   size_t len, cap;
   keel_rtimer *running;
   int stop_waiters;
@@ -50,56 +55,60 @@ void keel__timers_kick_if_deep(void) {
 
 /* ---- the heap -------------------------------------------------------------- */
 
-static void heap_set(size_t i, keel_rtimer *t) {
-  tm.heap[i] = t;
-  t->heap_index = (int32_t)i;
+/* Heap entries carry `when` inline, so sifting compares within the array
+ * (four children share a cache line) instead of chasing timer pointers. */
+
+static void heap_set(size_t i, heap_entry e) {
+  tm.heap[i] = e;
+  e.t->heap_index = (int32_t)i;
 }
 
 static void sift_up(size_t i) {
-  keel_rtimer *t = tm.heap[i];
+  heap_entry e = tm.heap[i];
   while (i > 0) {
     size_t p = (i - 1) / 4;
-    if (tm.heap[p]->when <= t->when) break;
+    if (tm.heap[p].when <= e.when) break;
     heap_set(i, tm.heap[p]);
     i = p;
   }
-  heap_set(i, t);
+  heap_set(i, e);
 }
 
 static void sift_down(size_t i) {
-  keel_rtimer *t = tm.heap[i];
+  heap_entry e = tm.heap[i];
   for (;;) {
     size_t c = 4 * i + 1, best = i;
-    int64_t bw = t->when;
-    for (size_t k = c; k < c + 4 && k < tm.len; k++) {
-      if (tm.heap[k]->when < bw) { best = k; bw = tm.heap[k]->when; }
+    int64_t bw = e.when;
+    size_t end = c + 4 < tm.len ? c + 4 : tm.len;
+    for (size_t k = c; k < end; k++) {
+      if (tm.heap[k].when < bw) { best = k; bw = tm.heap[k].when; }
     }
     if (best == i) break;
     heap_set(i, tm.heap[best]);
     i = best;
   }
-  heap_set(i, t);
+  heap_set(i, e);
 }
 
 static int heap_push(keel_rtimer *t) {
   if (tm.len == tm.cap) {
     size_t cap = tm.cap ? tm.cap * 2 : 256;
-    keel_rtimer **h = realloc(tm.heap, cap * sizeof *h);
+    heap_entry *h = realloc(tm.heap, cap * sizeof *h);
     if (!h) return KEEL_ENOMEM;
     tm.heap = h;
     tm.cap = cap;
   }
-  heap_set(tm.len++, t);
+  heap_set(tm.len++, (heap_entry){t->when, t});
   sift_up(tm.len - 1);
   return 0;
 }
 
 static void heap_remove(keel_rtimer *t) {
   size_t i = (size_t)t->heap_index;
-  keel_rtimer *last = tm.heap[--tm.len];
+  heap_entry last = tm.heap[--tm.len];
   if (i != tm.len) {
     heap_set(i, last);
-    if (i > 0 && tm.heap[(i - 1) / 4]->when > last->when) sift_up(i);
+    if (i > 0 && tm.heap[(i - 1) / 4].when > last.when) sift_up(i);
     else sift_down(i);
   }
   t->heap_index = -1;
@@ -129,8 +138,8 @@ static void *timer_main(void *arg) {
   pthread_mutex_lock(&tm.lock);
   while (!tm.stopping) {
     int64_t now = keel_now();
-    while (tm.len > 0 && tm.heap[0]->when <= now) {
-      keel_rtimer *t = tm.heap[0];
+    while (tm.len > 0 && tm.heap[0].when <= now) {
+      keel_rtimer *t = tm.heap[0].t;
       heap_remove(t);
       atomic_store_explicit(&t->state, T_RUNNING, memory_order_relaxed);
       tm.running = t;
@@ -162,7 +171,7 @@ static void *timer_main(void *arg) {
       pthread_mutex_lock(&tm.lock);
       next_sysmon = now + KEEL_MILLISECOND;
     }
-    int64_t until = tm.len > 0 ? tm.heap[0]->when : KEEL_FOREVER;
+    int64_t until = tm.len > 0 ? tm.heap[0].when : KEEL_FOREVER;
     /* Dekker with keel__timers_kick_if_deep: publish "deep" first, then
      * look at the workers (seq_cst both sides). */
     atomic_store_explicit(&timer_deep, 1, memory_order_seq_cst);
@@ -212,8 +221,8 @@ void keel__timers_stop(void) {
   pthread_join(th, NULL);
   pthread_mutex_lock(&tm.lock);
   for (size_t i = 0; i < tm.len; i++) {
-    tm.heap[i]->heap_index = -1;
-    atomic_store_explicit(&tm.heap[i]->state, T_IDLE, memory_order_relaxed);
+    tm.heap[i].t->heap_index = -1;
+    atomic_store_explicit(&tm.heap[i].t->state, T_IDLE, memory_order_relaxed);
   }
   tm.len = 0;
   free(tm.heap);
@@ -249,6 +258,7 @@ int keel_rtimer_start(keel_rtimer *t, int64_t when, int64_t period) {
   t->when = when;
   t->period = period;
   if (st == T_ARMED) {
+    tm.heap[t->heap_index].when = when;
     if (when < old_when) sift_up((size_t)t->heap_index);
     else sift_down((size_t)t->heap_index);
   } else {
@@ -256,7 +266,7 @@ int keel_rtimer_start(keel_rtimer *t, int64_t when, int64_t period) {
     if (rc) { pthread_mutex_unlock(&tm.lock); return rc; }
     atomic_store_explicit(&t->state, T_ARMED, memory_order_relaxed);
   }
-  if (tm.heap[0] == t) kick_locked(when);
+  if (tm.heap[0].t == t) kick_locked(when);
   pthread_mutex_unlock(&tm.lock);
   return 0;
 }
