@@ -46,7 +46,11 @@ typedef struct rrh_server {
 } rrh_server;
 
 static char rrh_why[1024] __attribute__((unused));
-static pid_t rrh_live[16];   /* pids of servers still running, for the atexit hook */
+/* servers still running and their directories, for the atexit hook */
+static pid_t rrh_live[16];
+static char rrh_live_dir[16][128];
+
+static inline void rrh_rmdir(const char *dir);
 
 static inline void rrh_kill_all(void) {
   for (int i = 0; i < 16; i++)
@@ -54,10 +58,11 @@ static inline void rrh_kill_all(void) {
       kill(rrh_live[i], SIGKILL);
       waitpid(rrh_live[i], NULL, 0);
       rrh_live[i] = 0;
+      rrh_rmdir(rrh_live_dir[i]);
     }
 }
 
-static inline void rrh_track(pid_t pid, bool on) {
+static inline void rrh_track(pid_t pid, bool on, const char *dir) {
   static bool hooked;
   if (!hooked) {
     atexit(rrh_kill_all);
@@ -66,6 +71,7 @@ static inline void rrh_track(pid_t pid, bool on) {
   for (int i = 0; i < 16; i++) {
     if (on && rrh_live[i] == 0) {
       rrh_live[i] = pid;
+      snprintf(rrh_live_dir[i], sizeof rrh_live_dir[i], "%s", dir);
       return;
     }
     if (!on && rrh_live[i] == pid) {
@@ -143,7 +149,7 @@ static inline bool rrh_spawn(rrh_server *s) {
   }
   close(pfd[1]);
   s->pid = pid;
-  rrh_track(pid, true);
+  rrh_track(pid, true, s->dir);
   char out[8192];
   size_t len = 0;
   int64_t until = rrh_ms() + 15000;
@@ -169,13 +175,14 @@ static inline bool rrh_spawn(rrh_server *s) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
     s->pid = 0;
-    rrh_track(pid, false);
+    rrh_track(pid, false, NULL);
     return false;
   }
   return true;
 }
 
 static inline void rrh_rmdir(const char *dir) {
+  if (!dir || !dir[0]) return;
   DIR *d = opendir(dir);
   if (d) {
     struct dirent *e;
@@ -218,7 +225,7 @@ static inline void rrh_kill(rrh_server *s) {
   if (s->pid > 0) {
     kill(s->pid, SIGKILL);
     waitpid(s->pid, NULL, 0);
-    rrh_track(s->pid, false);
+    rrh_track(s->pid, false, NULL);
   }
   s->pid = 0;
 }
@@ -247,7 +254,7 @@ static inline void rrh_stop(rrh_server *s) {
       struct timespec d = {0, 5 * 1000000};
       nanosleep(&d, NULL);
     }
-    rrh_track(s->pid, false);
+    rrh_track(s->pid, false, NULL);
   }
   s->pid = 0;
   if (s->dir[0]) rrh_rmdir(s->dir);
