@@ -91,10 +91,11 @@ typedef void (*err_frame_fn)(void *arg, const keel_err_frame *f, size_t index);
 size_t err_each_frame(const keel_err *e, err_frame_fn fn, void *arg);
 bool err_object_is_own(const char *object);
 
-/* Fork safety: the log and symbol locks are held across fork() (handle.c
- * installs the handlers on first use of either lock). */
+/* Fork safety: the log, symbol and walk locks are held across fork()
+ * (handle.c installs the handlers on first use of any of them). */
+enum { ERR_FORK_PREPARE, ERR_FORK_PARENT, ERR_FORK_CHILD };
 void err_fork_handlers_install(void);
-void err_sym_fork_lock(bool lock);
+void err_sym_fork(int phase);
 uint64_t err_hash_frame(uint64_t h, const char *object, uintptr_t offset);
 
 /* A growing text buffer on the module allocator (buf.c). On OOM it sets

@@ -70,19 +70,24 @@ static keel_err_sink_fn log_fn;
 static void *log_arg;
 
 /* A child forked while another thread held a lock would never get it: hold
- * both across fork, in the one order used everywhere (log, then symbols),
- * and release them on both sides. */
+ * them all across fork, in the one order used everywhere (log, symbols,
+ * walks); release them in the parent, start them afresh in the child. */
 static void fork_prepare(void) {
   pthread_mutex_lock(&log_lock);
-  err_sym_fork_lock(true);
+  err_sym_fork(ERR_FORK_PREPARE);
 }
-static void fork_release(void) {
-  err_sym_fork_lock(false);
+static void fork_parent(void) {
+  err_sym_fork(ERR_FORK_PARENT);
   pthread_mutex_unlock(&log_lock);
+}
+static void fork_child(void) {
+  err_sym_fork(ERR_FORK_CHILD);
+  pthread_mutex_t fresh = PTHREAD_MUTEX_INITIALIZER;   /* one thread now */
+  log_lock = fresh;
 }
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 static void install_atfork(void) {
-  pthread_atfork(fork_prepare, fork_release, fork_release);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
 }
 void err_fork_handlers_install(void) { pthread_once(&atfork_once, install_atfork); }
 

@@ -57,6 +57,7 @@ static inline int walk(void **out, int max) {
  * per-thread cache's destructor cannot run (see walk). */
 static pthread_once_t unw_once = PTHREAD_ONCE_INIT;
 static void unw_init_once(void) {
+  err_fork_handlers_install();
 #if defined(KEEL_SANITIZE_THREAD)
   unw_set_caching_policy(unw_local_addr_space, UNW_CACHE_NONE);
 #else
@@ -67,12 +68,21 @@ static void unw_init_once(void) {
   if (unw_getcontext(&ctx) == 0) unw_init_local(&cur, &ctx);
 }
 
+/* libunwind takes internal locks of its own while it walks (its unwind
+ * table searches, its memory pool); a child forked while another thread held
+ * one would deadlock on its first capture. Walks hold this lock shared; fork
+ * takes it exclusively (err_sym_fork), so no walk is under way when the
+ * process forks. Writers first, so a stream of walks cannot starve a fork. */
+static pthread_rwlock_t walk_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+
 __attribute__((noinline)) int err_capture(void **pcs, int max, int skip) {
   pthread_once(&unw_once, unw_init_once);
   void *all[ERR_MAX_PCS + 8];
   int want = max + skip + 1;
   if (want > (int)(sizeof all / sizeof all[0])) want = sizeof all / sizeof all[0];
+  pthread_rwlock_rdlock(&walk_lock);
   int n = walk(all, want);
+  pthread_rwlock_unlock(&walk_lock);
   int drop = skip + 1;   /* this function's own frame too */
   if (n <= drop) return 0;
   n -= drop;
@@ -265,10 +275,23 @@ static size_t resolve(uintptr_t pc, keel_err_frame *out, size_t cap) {
 }
 
 /* Held across fork (err_fork_handlers_install, handle.c), after the log lock,
- * as everywhere both are held (a log callback may format an error). */
-void err_sym_fork_lock(bool lock) {
-  if (lock) pthread_mutex_lock(&sym_lock);
-  else pthread_mutex_unlock(&sym_lock);
+ * as everywhere both are held (a log callback may format an error); then the
+ * walk lock (nothing holds a walk while taking another lock). */
+void err_sym_fork(int phase) {
+  if (phase == ERR_FORK_PREPARE) {
+    pthread_mutex_lock(&sym_lock);
+    pthread_rwlock_wrlock(&walk_lock);
+  } else if (phase == ERR_FORK_PARENT) {
+    pthread_rwlock_unlock(&walk_lock);
+    pthread_mutex_unlock(&sym_lock);
+  } else {
+    /* The child's thread has a new tid, which glibc's rwlock unlock would
+     * not recognise as the writer: start both locks afresh (one thread). */
+    pthread_rwlock_t fresh_walk = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
+    pthread_mutex_t fresh_sym = PTHREAD_MUTEX_INITIALIZER;
+    walk_lock = fresh_walk;
+    sym_lock = fresh_sym;
+  }
 }
 
 /* The frames of one pc, from the cache (filled on first use). The returned
