@@ -85,6 +85,11 @@ int keel_rate_redis_limiter_new(keel_rate_redis_limiter **out, keel_rate_redis_p
                  t->name);
     if (t->burst < 0 || t->burst > INT32_MAX)
       return bad(err, "tier \"%s\": the burst must be in 0..2^31-1", t->name);
+    /* a bucket must refill within what Redis can expire: ~31 years */
+    if (!keel_rate_limit_is_inf(t->limit) &&
+        1e6 / t->limit * (double)(t->burst > 0 ? t->burst : 1) > 1e15)
+      return bad(err, "tier \"%s\": the limit is too small for its burst (a bucket must "
+                      "refill within 31 years)", t->name);
   }
   keel_rate_redis_limiter *l = calloc(1, sizeof *l);
   if (!l) return KEEL_ENOMEM;

@@ -243,6 +243,7 @@ KT_TEST(bad_options_get_clear_errors) {
       {{"t", 0.0, 1}, "p", "limit"},
       {{"t", NAN, 1}, "p", "limit"},
       {{"t", 1.0, -1}, "p", "burst"},
+      {{"t", 1e-12, 10}, "p", "too small"},
       {{"a b", 1.0, 1}, "p", "tier name"},
       {{NULL, 1.0, 1}, "p", "tier name"},
       {good, "p{x}", "prefix"},
