@@ -188,9 +188,11 @@ typedef struct keel_rate_redis_options {
 
 typedef struct keel_rate_redis_limiter keel_rate_redis_limiter;
 
-/* Creates a limiter on pool (which must outlive it). A limit of 0 or below, a
- * NaN, a negative burst, a prefix with braces or a bad tier name: KEEL_EINVAL
- * with *err saying which (err may be NULL). KEEL_ENOMEM. */
+/* Creates a limiter on pool (which must outlive it); opts and its tiers are
+ * copied. A limit of 0 or below (or too small for its burst to refill within
+ * 31 years), a NaN, a negative burst, a prefix with braces, a bad or repeated
+ * tier name: KEEL_EINVAL, with *err (err may be NULL) a new keel_err the
+ * caller releases, saying which. KEEL_ENOMEM. */
 int keel_rate_redis_limiter_new(keel_rate_redis_limiter **out, keel_rate_redis_pool *pool,
                                 const keel_rate_redis_options *opts, keel_err **err);
 void keel_rate_redis_limiter_free(keel_rate_redis_limiter *l);   /* NULL is a no-op */
