@@ -82,6 +82,36 @@ KT_TEST(deadline_and_cancel_from_task_and_thread) {
   }
 }
 
+/* A reader and a writer parked on the same socket at once: each is woken
+ * by its own event. */
+#include <sys/socket.h>
+KT_TEST(reader_and_writer_on_one_fd) {
+  int sv[2];
+  KT_CHECK_EQ(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+  /* Fill the send buffer so the writer has to wait. */
+  char junk[4096] = {0};
+  while (write(sv[0], junk, sizeof junk) > 0) {}
+  struct fdw r = {.fd = sv[0], .ev = KEEL_FD_READ, .deadline = KEEL_FOREVER};
+  struct fdw w = {.fd = sv[0], .ev = KEEL_FD_WRITE, .deadline = KEEL_FOREVER};
+  keel_task *hr, *hw;
+  KT_CHECK_EQ(keel_task_spawn(&hr, fd_waiter, &r, NULL), 0);
+  KT_CHECK_EQ(keel_task_spawn(&hw, fd_waiter, &w, NULL), 0);
+  KT_CHECK_EQ(keel_task_join(hr, keel_deadline_in(KEEL_MILLISECOND), NULL), KEEL_ETIMEDOUT);
+  KT_CHECK_EQ(keel_task_join(hw, keel_deadline_in(KEEL_MILLISECOND), NULL), KEEL_ETIMEDOUT);
+  /* Make sv[0] readable: the reader wakes, the writer still waits. */
+  KT_CHECK_EQ(write(sv[1], "r", 1), 1);
+  KT_CHECK_EQ(keel_task_join(hr, KEEL_FOREVER, NULL), 0);
+  KT_CHECK(r.rc & KEEL_FD_READ);
+  KT_CHECK_EQ(keel_task_join(hw, keel_deadline_in(KEEL_MILLISECOND), NULL), KEEL_ETIMEDOUT);
+  /* Drain the peer: sv[0] becomes writable, the writer wakes. */
+  char buf[65536];
+  while (read(sv[1], buf, sizeof buf) > 0) {}
+  KT_CHECK_EQ(keel_task_join(hw, KEEL_FOREVER, NULL), 0);
+  KT_CHECK(w.rc & KEEL_FD_WRITE);
+  close(sv[0]);
+  close(sv[1]);
+}
+
 KT_TEST(hangup_reports_both) {
   int p[2];
   KT_CHECK_EQ(pipe(p), 0);

@@ -168,6 +168,27 @@ KT_TEST(many_tasks_spawning_tasks) {
   KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
 }
 
+/* Many distinct stack sizes (more than the pool's size classes: the rest
+ * get mappings of their own) and a big one that is really usable. */
+static void touch_stack(void *arg) {
+  size_t n = (size_t)(uintptr_t)arg;
+  volatile char buf[n];  /* n bytes of this task's stack */
+  for (size_t i = 0; i < n; i += 512) buf[i] = (char)i;
+  (void)buf[0];
+}
+
+KT_TEST(stack_sizes) {
+  keel_task *h[24];
+  for (int i = 0; i < 24; i++) {
+    keel_task_options o = {.stack_size = (size_t)(16 + 4 * i) << 10};
+    KT_CHECK_EQ(keel_task_spawn(&h[i], touch_stack, (void *)(uintptr_t)(8 << 10), &o), 0);
+  }
+  for (int i = 0; i < 24; i++) KT_CHECK_EQ(keel_task_join(h[i], KEEL_FOREVER, NULL), 0);
+  keel_task_options big = {.stack_size = 8u << 20};
+  KT_CHECK_EQ(keel_task_spawn(&h[0], touch_stack, (void *)(uintptr_t)(60 << 10), &big), 0);
+  KT_CHECK_EQ(keel_task_join(h[0], KEEL_FOREVER, NULL), 0);
+}
+
 KT_TEST(waitgroup_negative_is_einval) {
   keel_waitgroup wg;
   keel_waitgroup_init(&wg);
