@@ -403,6 +403,22 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
         cur = state_load(l);
         continue;
       }
+#ifdef HAVE_ATOMIC_PEEK
+      if (atomic_peek_ok()) {   /* check the guess with a load, not a CAS */
+        rate_word real = state_peek_atomic(l);
+        exact = true;
+        if (real.lo != cur.lo || real.hi != cur.hi) {
+          cur = real;
+          continue;
+        }
+        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
+          *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
+          return true;
+        }
+        cur = state_peek_atomic(l);
+        continue;
+      }
+#endif
       if (state_cas(l, &cur, cur)) {
         *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
         return true;
