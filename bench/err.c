@@ -59,15 +59,21 @@ static int64_t run_format(int64_t n) {
   return dt;
 }
 
-/* Grows n until a run takes ~0.3 s, then reports the last run. */
+/* Grows n until a run takes ~0.1 s, then reports the best of five such runs
+ * (the machine is shared: the best run is the least disturbed; the Go twin
+ * does the same). */
 __attribute__((noinline)) static void bench(const char *name, int64_t (*fn)(int64_t)) {
   int64_t n = 1000, dt = fn(100);   /* warm up: caches, symbols */
   for (;;) {
     dt = fn(n);
-    if (dt > 300 * KEEL_MILLISECOND || n > (INT64_C(1) << 30)) break;
-    n = dt > 0 ? n * 2 > n * (350 * KEEL_MILLISECOND) / dt ? n * 2
-                                                            : n * (350 * KEEL_MILLISECOND) / dt
+    if (dt > 100 * KEEL_MILLISECOND || n > (INT64_C(1) << 30)) break;
+    n = dt > 0 ? n * 2 > n * (120 * KEEL_MILLISECOND) / dt ? n * 2
+                                                            : n * (120 * KEEL_MILLISECOND) / dt
                : n * 10;
+  }
+  for (int r = 0; r < 4; r++) {
+    int64_t again = fn(n);
+    if (again < dt) dt = again;
   }
   bench_report(name, dt, n);
 }
