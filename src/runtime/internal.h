@@ -261,6 +261,8 @@ int keel__stack_guard_install(void);   /* SIGSEGV handler, once */
 void keel__stack_thread_init(keel_worker *w);
 void keel__stack_thread_fini(keel_worker *w);
 void keel__stack_worker_drop(keel_worker *w);  /* its cached blocks -> pool */
+/* Idle workers: prepare one slab ahead of a spawn burst. True if it did. */
+bool keel__stack_prefill(void);
 size_t keel__page_size(void);
 
 /* Netpoller and offload (netpoll.c, offload.c). */

@@ -446,6 +446,8 @@ static struct keel_task *find_runnable(keel_worker *w) {
       /* A short bounded spin before sleeping: work that shows up within
        * KEEL_SPIN_NS is taken without a futex round trip (and, since we
        * count as spinning, producers do not issue futex wakes meanwhile). */
+      /* Nothing to run: help a spawn burst by preparing stacks ahead. */
+      if (keel__stack_prefill()) continue;
       int64_t until = keel_now() + KEEL_SPIN_NS;
       do {
         for (int k = 0; k < 64; k++) keel__cpu_relax();

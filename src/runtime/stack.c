@@ -48,7 +48,8 @@ static struct {
   int nclasses;
   void **slabs;                 /* base, size pairs */
   size_t nslabs, cap;
-  int guard_mode;               /* 0 unknown, 1 madvise guard, 2 mprotect */
+  _Atomic int guard_mode;       /* 0 unknown, 1 madvise guard, 2 mprotect */
+  keel_stack_class *hot;        /* the class a spawn burst is growing */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t page_size_cached;
@@ -90,27 +91,39 @@ static struct keel_task *block_task(char *base, size_t block) {
   return (struct keel_task *)(base + block - TASK_STRUCT_SIZE);
 }
 
-/* Maps a slab of n blocks for class cls and puts them on its free list;
- * called under pool.lock. */
-static int slab_grow(keel_stack_class *cls) {
-  size_t pg = keel__page_size();
-  if (pool.guard_mode == 0) {
-    /* KEEL_STACK_GUARD=mprotect forces classic guard pages (two maps per
-     * stack), e.g. to exercise the vm.max_map_count limit on new kernels. */
-    const char *g = getenv("KEEL_STACK_GUARD");
-    if (g && strcmp(g, "mprotect") == 0) pool.guard_mode = 2;
+/* Decides the guard mechanism once (under pool.lock, before any slab). */
+static void guard_mode_init_locked(void) {
+  if (atomic_load_explicit(&pool.guard_mode, memory_order_relaxed) != 0) return;
+  /* KEEL_STACK_GUARD=mprotect forces classic guard pages (two maps per
+   * stack), e.g. to exercise the vm.max_map_count limit on new kernels. */
+  const char *g = getenv("KEEL_STACK_GUARD");
+  int mode = 2;
+  if (!(g && strcmp(g, "mprotect") == 0)) {
+    /* Probe MADV_GUARD_INSTALL on a scratch page. */
+    size_t pg = keel__page_size();
+    char *p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p != MAP_FAILED) {
+      if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) mode = 1;
+      munmap(p, 2 * pg);
+    }
   }
-  size_t n = KEEL_SLAB_BYTES / cls->block;
+  atomic_store_explicit(&pool.guard_mode, mode, memory_order_relaxed);
+}
+
+/* Maps and prepares a slab of blocks of size `block` (guard pages, block
+ * headers) without holding pool.lock, so that two threads (a spawner and an
+ * idle worker prefilling) prepare slabs in parallel: the kernel work (page
+ * faults, guard installation) dominates a cold spawn. */
+static int slab_prepare(keel_stack_class *cls, char **base_out, size_t *len_out,
+                        struct keel_task **head, struct keel_task **tail) {
+  size_t pg = keel__page_size();
+  size_t block = cls->block;
+  int mode = atomic_load_explicit(&pool.guard_mode, memory_order_relaxed);
+  size_t n = KEEL_SLAB_BYTES / block;
   if (n < 1) n = 1;
   if (n > KEEL_SLAB_MAX_BLOCKS) n = KEEL_SLAB_MAX_BLOCKS;
-  if (pool.nslabs + 1 > pool.cap) {
-    size_t cap = pool.cap ? pool.cap * 2 : 256;
-    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
-    if (!s) return KEEL_ENOMEM;
-    pool.slabs = s;
-    pool.cap = cap;
-  }
-  size_t len = n * cls->block;
+  size_t len = n * block;
   char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) return map_error(errno);
@@ -118,34 +131,88 @@ static int slab_grow(keel_stack_class *cls) {
   madvise(base, len, MADV_NOHUGEPAGE);
 #endif
   for (size_t i = 0; i < n; i++) {
-    char *b = base + i * cls->block;
-    int rc = -1;
-    if (pool.guard_mode != 2) {
-      rc = madvise(b, pg, MADV_GUARD_INSTALL);
-      if (rc == 0) pool.guard_mode = 1;
-      else if (errno == EINVAL && pool.guard_mode == 0) pool.guard_mode = 2;
-    }
-    if (rc != 0 && pool.guard_mode == 2) rc = mprotect(b, pg, PROT_NONE);
+    char *b = base + i * block;
+    int rc = mode == 1 ? madvise(b, pg, MADV_GUARD_INSTALL) : mprotect(b, pg, PROT_NONE);
     if (rc != 0) {
       int e = map_error(errno);
       munmap(base, len);
       return e == KEEL_ESYS ? KEEL_ENOMEM : e;
     }
   }
+  struct keel_task *first = NULL, *last = NULL;
+  for (size_t i = n; i-- > 0;) {
+    char *b = base + i * block;
+    struct keel_task *t = block_task(b, block);
+    t->map_size = block;
+    t->cls = cls;
+    t->stack_lo = b + pg;
+    t->stack_size = block - pg - TASK_STRUCT_SIZE;
+    t->next = first;
+    first = t;
+    if (!last) last = t;
+  }
+  *base_out = base;
+  *len_out = len;
+  *head = first;
+  *tail = last;
+  return 0;
+}
+
+/* Adds a slab to class cls. Called and returns with pool.lock held, but
+ * drops it while the slab is prepared. */
+static int slab_grow(keel_stack_class *cls) {
+  guard_mode_init_locked();
+  if (pool.nslabs + 1 > pool.cap) {
+    size_t cap = pool.cap ? pool.cap * 2 : 256;
+    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
+    if (!s) return KEEL_ENOMEM;
+    pool.slabs = s;
+    pool.cap = cap;
+  }
+  char *base = NULL;
+  size_t len = 0;
+  struct keel_task *head = NULL, *tail = NULL;
+  pthread_mutex_unlock(&pool.lock);
+  int rc = slab_prepare(cls, &base, &len, &head, &tail);
+  pthread_mutex_lock(&pool.lock);
+  if (rc) return rc;
+  if (pool.nslabs + 1 > pool.cap) {  /* another grower took the room */
+    size_t cap = pool.cap * 2;
+    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
+    if (!s) { munmap(base, len); return KEEL_ENOMEM; }
+    pool.slabs = s;
+    pool.cap = cap;
+  }
   pool.slabs[2 * pool.nslabs] = base;
   pool.slabs[2 * pool.nslabs + 1] = (void *)len;
   pool.nslabs++;
-  for (size_t i = n; i-- > 0;) {
-    char *b = base + i * cls->block;
-    struct keel_task *t = block_task(b, cls->block);
-    t->map_size = cls->block;
-    t->cls = cls;
-    t->stack_lo = b + pg;
-    t->stack_size = cls->block - pg - TASK_STRUCT_SIZE;
-    t->next = cls->free;
-    cls->free = t;
-  }
+  tail->next = cls->free;
+  cls->free = head;
   return 0;
+}
+
+/* Prefill: after a spawn had to grow a class (a burst of spawns), idle
+ * workers prepare slabs of that class ahead of demand, up to
+ * KEEL_PREFILL_AHEAD free blocks, in parallel with the spawner. */
+#define KEEL_PREFILL_AHEAD 256
+static _Atomic int prefill_wanted;
+
+bool keel__stack_prefill(void) {
+  if (!atomic_load_explicit(&prefill_wanted, memory_order_relaxed)) return false;
+  pthread_mutex_lock(&pool.lock);
+  keel_stack_class *cls = pool.hot;
+  int nfree = 0;
+  for (struct keel_task *t = cls ? cls->free : NULL; t && nfree < KEEL_PREFILL_AHEAD; t = t->next)
+    nfree++;
+  bool grew = false;
+  if (!cls || nfree >= KEEL_PREFILL_AHEAD) {
+    atomic_store_explicit(&prefill_wanted, 0, memory_order_relaxed);
+  } else {
+    grew = slab_grow(cls) == 0;
+    if (!grew) atomic_store_explicit(&prefill_wanted, 0, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&pool.lock);
+  return grew;
 }
 
 static keel_stack_class *class_for(size_t block) {
@@ -165,7 +232,9 @@ static int alloc_single(size_t block, struct keel_task **out) {
   char *base = mmap(NULL, block, PROT_READ | PROT_WRITE,
                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
   if (base == MAP_FAILED) return map_error(errno);
-  if ((pool.guard_mode == 2 || madvise(base, pg, MADV_GUARD_INSTALL) != 0) &&
+  guard_mode_init_locked();
+  int mode = atomic_load_explicit(&pool.guard_mode, memory_order_relaxed);
+  if ((mode == 2 || madvise(base, pg, MADV_GUARD_INSTALL) != 0) &&
       mprotect(base, pg, PROT_NONE) != 0) {
     int e = map_error(errno);
     munmap(base, block);
@@ -197,15 +266,17 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
     pthread_mutex_unlock(&pool.lock);
     return rc;
   }
-  if (!cls->free) {
+  while (!cls->free) {  /* (another thread may take what we grew) */
     int rc = slab_grow(cls);
     if (rc) { pthread_mutex_unlock(&pool.lock); return rc; }
+    pool.hot = cls;
+    atomic_store_explicit(&prefill_wanted, 1, memory_order_relaxed);
   }
   struct keel_task *t = cls->free;
   cls->free = t->next;
   /* Refill the worker's cache with a few more of the default size. */
   if (w && block == block_size_for(keel__rt.default_stack)) {
-    for (int i = 0; i < 32 && (cls->free || slab_grow(cls) == 0); i++) {
+    for (int i = 0; i < 32 && cls->free; i++) {
       struct keel_task *x = cls->free;
       cls->free = x->next;
       x->next = w->free_tasks;
@@ -272,6 +343,8 @@ void keel__stacks_release_all(void) {
   pool.slabs = NULL;
   pool.nslabs = pool.cap = 0;
   pool.nclasses = 0;
+  pool.hot = NULL;
+  atomic_store_explicit(&prefill_wanted, 0, memory_order_relaxed);
   pthread_mutex_unlock(&pool.lock);
 }
 
