@@ -57,6 +57,7 @@ static void put_one(err_buf *b, const keel_err *e, int level) {
   buf_printf(b, " on %s, pid %" PRId64 ", thread %" PRId64, e->host ? e->host : "?",
              e->pid, e->tid);
   if (e->task) buf_printf(b, ", task %" PRIu64, e->task);
+  else buf_puts(b, ", no task");
   buf_puts(b, "\n");
   for (size_t i = 0; i < e->nfields; i++) {
     const struct err_field *f = &e->fields[i];

@@ -122,6 +122,7 @@ KT_TEST(err_show_prints_every_error) {
   KT_CHECK(strstr(o.out, "tool.c:") != NULL);
   KT_CHECK(strstr(o.out, "NOT well-formed (a bug)") != NULL);
   KT_CHECK(strstr(o.out, "pid ") != NULL);
+  KT_CHECK(strstr(o.out, ", no task") != NULL);
   /* from standard input too */
   keel(&o, log_path, "err", "show", NULL, NULL);
   KT_CHECK_EQ(o.code, 1);
