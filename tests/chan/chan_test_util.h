@@ -9,17 +9,6 @@
 
 #include "keel_test.h"
 
-/* keel_test.h's KT_TEST names its parameter `name`, which also replaces the
- * `.name` member in its body, so no test using it compiles. Same macro, with
- * a parameter name that cannot collide (harmless once the harness is fixed). */
-#undef KT_TEST
-#define KT_TEST(test_)                                                  \
-  static void kt_##test_(void);                                         \
-  __attribute__((constructor)) static void kt_reg_##test_(void) {        \
-    kt_cases[kt_ncases++] = (struct kt_case){#test_, kt_##test_};       \
-  }                                                                     \
-  static void kt_##test_(void)
-
 #include "chan/chan_internal.h"
 #include "keel/chan.h"
 #include "keel/time.h"

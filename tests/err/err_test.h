@@ -1,5 +1,5 @@
-/* Shared helpers of the errors module's tests: keel_test.h with a working
- * KT_TEST, and an allocator that fails on demand. */
+/* Shared helpers of the errors module's tests: an allocator that fails on
+ * demand, and running the built programs. */
 #ifndef KEEL_ERR_TEST_H
 #define KEEL_ERR_TEST_H
 
@@ -12,16 +12,6 @@
 #include "keel/err.h"
 
 extern char **environ;
-
-/* keel_test.h's KT_TEST names its parameter `name`, which also replaces the
- * `.name` member in its body. Same macro with a parameter that cannot clash. */
-#undef KT_TEST
-#define KT_TEST(test_)                                                  \
-  static void kt_##test_(void);                                         \
-  __attribute__((constructor)) static void kt_reg_##test_(void) {        \
-    kt_cases[kt_ncases++] = (struct kt_case){#test_, kt_##test_};       \
-  }                                                                     \
-  static void kt_##test_(void)
 
 /* -1: never fail; n: allocation calls after the n-th fail. */
 static long et_fail_after = -1;

@@ -14,7 +14,8 @@
 #include "keel/heartbeat.h"
 #include "keel/task.h"
 #include "keel/timer.h"
-#include "heartbeat_test.h"
+#include "keel_test.h"
+#include "keel_test_tasks.h"
 
 static const int nums[] = {0, 1, 2, 3, 5};
 enum { NNUMS = 5 };

@@ -2,7 +2,8 @@
  * and an injected tick source driving the waiting helpers deterministically. */
 #include "keel/heartbeat.h"
 #include "keel/task.h"
-#include "heartbeat_test.h"
+#include "keel_test.h"
+#include "keel_test_tasks.h"
 
 KT_TEST(pulse_never_blocks_without_listener) {
   keel_heartbeat *hb;

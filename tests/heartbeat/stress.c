@@ -4,7 +4,8 @@
  * while workers wait, and every task ends. */
 #include <stdlib.h>
 
-#include "heartbeat_test.h"
+#include "keel_test.h"
+#include "keel_test_tasks.h"
 #include "keel/ctx.h"
 #include "keel/heartbeat.h"
 #include "keel/task.h"

@@ -3,7 +3,8 @@
 #include "keel/ctx.h"
 #include "keel/heartbeat.h"
 #include "keel/task.h"
-#include "heartbeat_test.h"
+#include "keel_test.h"
+#include "keel_test_tasks.h"
 
 #define MS KEEL_MILLISECOND
 

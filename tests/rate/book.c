@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "keel/rate.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 #define S KEEL_SECOND
 #define MS KEEL_MILLISECOND

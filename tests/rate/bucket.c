@@ -4,7 +4,7 @@
 #include <math.h>
 
 #include "keel/rate.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 #define S KEEL_SECOND
 #define MS KEEL_MILLISECOND

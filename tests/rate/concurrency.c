@@ -7,7 +7,7 @@
 #include "keel/ctx.h"
 #include "keel/rate.h"
 #include "keel/task.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 KT_TEST(basics_and_bad_arguments) {
   keel_rate_concurrency *c = (keel_rate_concurrency *)1;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "keel/rate.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 /* ---- the port ---------------------------------------------------------------- */
 

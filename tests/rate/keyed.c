@@ -8,7 +8,7 @@
 #include "keel/ctx.h"
 #include "keel/rate.h"
 #include "keel/task.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 #define S KEEL_SECOND
 #define T0 (INT64_C(100) * S)

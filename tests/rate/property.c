@@ -11,7 +11,7 @@
 
 #include "keel/rate.h"
 #include "keel/task.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 typedef struct worker {
   keel_rate_limiter *l;

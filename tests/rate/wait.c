@@ -10,7 +10,7 @@
 #include "keel/ctx.h"
 #include "keel/rate.h"
 #include "keel/task.h"
-#include "rate_test.h"
+#include "keel_test.h"
 
 #define MS KEEL_MILLISECOND
 

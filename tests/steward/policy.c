@@ -1,7 +1,8 @@
 /* The steward's decisions, as pure functions of `now`: restart types,
  * restart intensity, exponential backoff with jitter and its reset. */
 #include "keel/steward.h"
-#include "steward_test.h"
+#include "keel_test.h"
+#include "keel_test_tasks.h"
 
 #define MS KEEL_MILLISECOND
 

@@ -20,7 +20,8 @@
 #include "keel/heartbeat.h"
 #include "keel/steward.h"
 #include "keel/task.h"
-#include "steward_test.h"
+#include "keel_test.h"
+#include "keel_test_tasks.h"
 
 enum { HEALTHY, SILENT, FAIL, FINISH, STUBBORN };
 
