@@ -2,9 +2,11 @@
  * channel closes and every helper blocked on the tree returns with the right
  * code. The tree mixes a 50,000-deep chain (canceling must not recurse),
  * a node with 20,000 children, value nodes, and a random tree; the cancel
- * runs inside a task with a small stack. */
+ * runs inside a task with a small stack. The blocked helpers are of six
+ * kinds: receive, sleep, select, wait group wait, fd wait, join. */
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "keel/ctx.h"
 #include "keel/task.h"
@@ -43,25 +45,44 @@ static keel_ctx **build_tree(keel_ctx *root, int total, unsigned seed) {
   return n;
 }
 
+/* What the blocked helpers wait on: nothing of it ever happens before the
+ * cancel (the gate opens, and the never-ending wait group ends, only at the
+ * end of the test, to let the joined tasks go). */
+typedef struct blockers {
+  keel_chan *never;     /* nobody sends */
+  keel_chan *gate;      /* closed at the end: releases the joined tasks */
+  keel_waitgroup never_done;
+  int pipe_fds[2];      /* nobody writes */
+} blockers;
+
 typedef struct waiter_arg {
   keel_ctx *ctx;
-  keel_chan *never;
+  blockers *b;
+  keel_task *joinee;    /* kind 5: a task waiting on the gate */
   keel_waitgroup *ready, *finished;
   int kind;
   atomic_int rc;
 } waiter_arg;
 
+enum { KINDS = 6 };
+
+static void wait_for_gate(void *arg) { keel_chan_recv(arg, NULL, KEEL_FOREVER); }
+
 static void helper_waits(void *arg) {
   waiter_arg *w = arg;
   keel_waitgroup_done(w->ready);
   int rc;
-  switch (w->kind % 3) {
-    case 0: rc = keel_ctx_recv(w->ctx, w->never, NULL); break;
+  switch (w->kind % KINDS) {
+    case 0: rc = keel_ctx_recv(w->ctx, w->b->never, NULL); break;
     case 1: rc = keel_ctx_sleep(w->ctx, KEEL_HOUR); break;
-    default: {
-      keel_select_case cs[1] = {{.chan = w->never, .op = KEEL_SELECT_RECV}};
+    case 2: {
+      keel_select_case cs[1] = {{.chan = w->b->never, .op = KEEL_SELECT_RECV}};
       rc = keel_ctx_select(w->ctx, cs, 1);
+      break;
     }
+    case 3: rc = keel_ctx_waitgroup_wait(w->ctx, &w->b->never_done); break;
+    case 4: rc = keel_ctx_fd_wait(w->ctx, w->b->pipe_fds[0], KEEL_FD_READ); break;
+    default: rc = keel_ctx_join(w->ctx, w->joinee); break;
   }
   atomic_store(&w->rc, rc);
   keel_waitgroup_done(w->finished);
@@ -83,8 +104,12 @@ static void run_tree(int code, int size) {
     KT_CHECK(done[i] != NULL);
   }
   int helpers = KT_SANITIZED() ? 300 : 3000;
-  keel_chan *never;
-  KT_CHECK_EQ(keel_chan_make(&never, 0, 0), 0);
+  blockers b;
+  KT_CHECK_EQ(keel_chan_make(&b.never, 0, 0), 0);
+  KT_CHECK_EQ(keel_chan_make(&b.gate, 0, 0), 0);
+  keel_waitgroup_init(&b.never_done);
+  keel_waitgroup_add(&b.never_done, 1);
+  KT_CHECK_EQ(pipe(b.pipe_fds), 0);
   keel_waitgroup ready, finished;
   keel_waitgroup_init(&ready);
   keel_waitgroup_init(&finished);
@@ -93,7 +118,10 @@ static void run_tree(int code, int size) {
   waiter_arg *w = calloc((size_t)helpers, sizeof *w);
   for (int i = 0; i < helpers; i++) {
     w[i].ctx = n[(size_t)i * 7919u % size];
-    w[i].never = never;
+    w[i].b = &b;
+    w[i].joinee = NULL;
+    if (i % KINDS == 5)
+      KT_CHECK_EQ(keel_task_spawn(&w[i].joinee, wait_for_gate, b.gate, NULL), 0);
     w[i].ready = &ready;
     w[i].finished = &finished;
     w[i].kind = i;
@@ -117,10 +145,18 @@ static void run_tree(int code, int size) {
   }
   KT_CHECK_EQ(keel_waitgroup_wait(&finished, KEEL_FOREVER, NULL), 0);
   for (int i = 0; i < helpers; i++) KT_CHECK_EQ(atomic_load(&w[i].rc), code);
+  /* let the joined tasks end, and join them for real */
+  keel_chan_close(b.gate);
+  for (int i = 0; i < helpers; i++)
+    if (w[i].joinee) KT_CHECK_EQ(keel_task_join(w[i].joinee, KEEL_FOREVER, NULL), 0);
+  keel_waitgroup_done(&b.never_done);
+  close(b.pipe_fds[0]);
+  close(b.pipe_fds[1]);
   KT_CHECK_EQ(keel_ctx_child_count(root), 0);
   for (int i = 0; i < size; i++) keel_ctx_release(n[i]);
   keel_ctx_release(root);
-  keel_chan_release(never);
+  keel_chan_release(b.never);
+  keel_chan_release(b.gate);
   free(w);
   free(done);
   free(n);
