@@ -444,17 +444,23 @@ keel_chan *keel_ctx_done(keel_ctx *c) {
   if (ch) return ch;
   keel_chan *made;
   if (keel_chan_make(&made, 0, 0) != 0) return NULL;
-  bool close_it = false;
+  int code = 0;
   ctx_lock(s);
   ch = atomic_load_explicit(&s->done, memory_order_relaxed);
   if (!ch) {
     atomic_store_explicit(&s->done, made, memory_order_release);
     ch = made;
     made = NULL;
-    close_it = s->code != 0;   /* the canceler found no channel to close */
+    code = s->code;   /* if set, the canceler found no channel to close */
   }
   ctx_unlock(s);
-  if (made) keel_chan_release(made);
-  else if (close_it) keel_chan_close(ch);
+  if (made) {
+    keel_chan_release(made);
+  } else if (code) {
+    /* The canceler may not have fired the token yet: fire it first (same
+     * code; the first fire wins), so err is set once done is closed. */
+    keel_cancel_fire(&s->token, code);
+    keel_chan_close(ch);
+  }
   return ch;
 }

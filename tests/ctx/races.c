@@ -284,6 +284,25 @@ KT_TEST(children_leave_while_the_parent_walk_runs) {
   free(grand);
 }
 
+/* ---- the done channel made while a cancel runs ------------------------- */
+
+KT_TEST(err_is_set_once_a_lazily_made_done_is_closed) {
+  int n = rounds(3000);
+  for (int i = 0; i < n; i++) {
+    keel_ctx *c;
+    KT_CHECK_EQ(keel_ctx_with_cancel(keel_ctx_background(), &c), 0);
+    pthread_t th;
+    pthread_create(&th, NULL, cancel_thread, c);
+    keel_chan *done = keel_ctx_done(c);   /* races the cancel */
+    if (keel_chan_recv(done, NULL, KEEL_NOWAIT) == KEEL_ECLOSED)
+      KT_CHECK_EQ(keel_ctx_err(c), KEEL_ECANCELED);
+    pthread_join(th, NULL);
+    KT_CHECK_EQ(keel_chan_recv(done, NULL, KEEL_FOREVER), KEEL_ECLOSED);
+    KT_CHECK_EQ(keel_ctx_err(c), KEEL_ECANCELED);
+    keel_ctx_release(c);
+  }
+}
+
 KT_TEST(zz_runtime_shuts_down) {
   KT_CHECK_EQ(keel_runtime_shutdown(), 0);
   KT_CHECK_EQ(keel_task_count(), 0);
