@@ -3,7 +3,7 @@
 
 #include "keel/ctx.h"
 #include "keel/task.h"
-#include "ctx_test.h"
+#include "keel_test.h"
 
 static bool closed_now(keel_chan *ch) {
   return keel_chan_recv(ch, NULL, KEEL_NOWAIT) == KEEL_ECLOSED;

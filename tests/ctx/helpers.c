@@ -8,7 +8,7 @@
 
 #include "keel/ctx.h"
 #include "keel/task.h"
-#include "ctx_test.h"
+#include "keel_test.h"
 
 static keel_ctx *new_cancel(void) {
   keel_ctx *c = NULL;

@@ -10,7 +10,7 @@
 
 #include "keel/ctx.h"
 #include "keel/task.h"
-#include "ctx_test.h"
+#include "keel_test.h"
 
 enum { TREE = 100000 };
 

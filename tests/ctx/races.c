@@ -9,7 +9,7 @@
 
 #include "keel/ctx.h"
 #include "keel/task.h"
-#include "ctx_test.h"
+#include "keel_test.h"
 
 static int rounds(int plain) { return KT_SANITIZED() ? plain / 10 : plain; }
 

@@ -18,7 +18,7 @@ KT_TEST(streams_in_order_then_close) {
     KT_CHECK_EQ(v, want[i]);
   }
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(streams);
   keel_chan_release(out);
 }
@@ -54,7 +54,7 @@ KT_TEST(live_streams_from_a_producer) {
     n++;
   }
   KT_CHECK_EQ(n, 2000);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(streams);
   keel_chan_release(out);
 }
@@ -74,7 +74,7 @@ KT_TEST(early_cancel_releases_pending_streams) {
   KT_CHECK_EQ(keel_stage_bridge(ctx, streams, sizeof(int), &out), 0);
   keel_ctx_cancel(ctx);
   KT_CHECK_EQ(st_drain(out), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   KT_CHECK_EQ(keel_chan_len(streams), 0);   /* taken out and released: ASan
                                                would report them otherwise */
   keel_chan_release(stuck);
@@ -90,7 +90,7 @@ KT_TEST(upstream_close_with_no_streams) {
   KT_CHECK_EQ(keel_stage_bridge(keel_ctx_background(), streams, sizeof(int), &out), 0);
   keel_chan_close(streams);
   KT_CHECK_EQ(st_drain(out), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(streams);
   keel_chan_release(out);
 }

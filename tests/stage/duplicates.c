@@ -123,7 +123,7 @@ static void one_schedule(unsigned seed) {
   KT_CHECK(g.replacements > 0);
   KT_CHECK_EQ(discarded, g.expected_dups);   /* each resent result seen, dropped */
   KT_CHECK_EQ(offered, ITEMS + g.expected_dups);   /* a naive B takes these */
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(from_a);
   keel_chan_release(g.streams);
   keel_chan_release(g.stalled);

@@ -36,7 +36,7 @@ KT_TEST(fan_in_of_eight_producers) {
     total++;
   }
   KT_CHECK_EQ(total, N * PER);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   for (int i = 0; i < N; i++) keel_chan_release(in[i]);
   keel_chan_release(out);
 }
@@ -56,7 +56,7 @@ KT_TEST(early_cancel) {
   KT_CHECK_EQ(keel_stage_merge(ctx, in, 3, sizeof(int), &out), 0);
   keel_ctx_cancel(ctx);
   KT_CHECK_EQ(st_drain(out), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   for (int i = 0; i < 3; i++) keel_chan_release(in[i]);
   keel_chan_release(out);
   keel_ctx_release(ctx);

@@ -11,7 +11,7 @@ KT_TEST(closes_when_any_input_closes) {
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_NOWAIT), KEEL_EAGAIN);
   keel_chan_close(in[73]);
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   for (int i = 0; i < 100; i++) keel_chan_release(in[i]);
   keel_chan_release(out);
 }
@@ -26,7 +26,7 @@ KT_TEST(a_value_counts_as_done) {
   int v = 1;
   keel_chan_send(in[0], &v, KEEL_FOREVER);
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in[0]);
   keel_chan_release(in[1]);
   keel_chan_release(out);
@@ -43,7 +43,7 @@ KT_TEST(early_cancel_closes_it) {
   keel_ctx_cancel(ctx);
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
   KT_CHECK_EQ(keel_chan_recv(none, NULL, KEEL_FOREVER), KEEL_ECLOSED);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   for (int i = 0; i < 3; i++) keel_chan_release(in[i]);
   keel_chan_release(out);
   keel_chan_release(none);
@@ -61,7 +61,7 @@ KT_TEST(nested_ors) {
   keel_chan_close(leaf[1]);
   KT_CHECK_EQ(keel_chan_recv(top, NULL, KEEL_FOREVER), KEEL_ECLOSED);
   keel_chan_close(leaf[2]);   /* the other branch's task ends too */
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   for (int i = 0; i < 4; i++) keel_chan_release(leaf[i]);
   keel_chan_release(mid[0]);
   keel_chan_release(mid[1]);

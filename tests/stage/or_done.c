@@ -11,7 +11,7 @@ KT_TEST(forwards_everything_then_closes) {
     KT_CHECK_EQ(v, i);
   }
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in);
   keel_chan_release(out);
 }
@@ -24,7 +24,7 @@ KT_TEST(early_cancel_stops_reading) {
   KT_CHECK_EQ(keel_stage_or_done(ctx, in, sizeof(int), &out), 0);
   keel_ctx_cancel(ctx);
   KT_CHECK_EQ(st_drain(out), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in);
   keel_chan_release(out);
   keel_ctx_release(ctx);
@@ -39,7 +39,7 @@ KT_TEST(cancel_while_blocked_sending) {
   KT_CHECK_EQ(keel_chan_recv(out, &v, KEEL_FOREVER), 0);   /* then stop reading */
   keel_ctx_cancel(ctx);
   KT_CHECK(st_drain(out) <= 1);   /* at most a value already handed over */
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   KT_CHECK(keel_chan_len(in) >= 8);
   keel_chan_release(in);
   keel_chan_release(out);
@@ -61,7 +61,7 @@ KT_TEST(upstream_close_mid_stream) {
   KT_CHECK_EQ(keel_task_spawn(NULL, produce_then_close, &p, NULL), 0);
   KT_CHECK_EQ(keel_stage_or_done(keel_ctx_background(), in, sizeof(int), &out), 0);
   KT_CHECK_EQ(st_drain(out), 5);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in);
   keel_chan_release(out);
 }
@@ -75,7 +75,7 @@ KT_TEST(deadline_ends_it) {
   KT_CHECK_EQ(keel_stage_or_done(ctx, in, sizeof(int), &out), 0);
   keel_ctx_release(ctx);   /* the stage holds its own reference */
   KT_CHECK_EQ(st_drain(out), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in);
   keel_chan_release(out);
 }

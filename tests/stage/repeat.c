@@ -20,7 +20,7 @@ KT_TEST(repeat_cycles_large_elements) {
   }
   keel_ctx_cancel(ctx);
   KT_CHECK(st_drain(out) <= 1);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(out);
   keel_ctx_release(ctx);
 }
@@ -50,7 +50,7 @@ KT_TEST(repeat_fn_until_the_function_stops) {
     KT_CHECK_EQ(v, i);
   }
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(out);
 }
 
@@ -64,7 +64,7 @@ KT_TEST(repeat_fn_until_canceled) {
   KT_CHECK_EQ(v, 42);
   keel_ctx_cancel(ctx);
   KT_CHECK(st_drain(out) <= 1);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(out);
   keel_ctx_release(ctx);
 }

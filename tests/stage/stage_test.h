@@ -1,37 +1,16 @@
-/* The stage tests' common include: keel_test.h with KT_TEST redefined (its
- * parameter `name` also replaces the `.name` member in its body), and a few
- * helpers. No sleeps: a test waits for a stage through its closed output,
- * then for the task count to drop back (the task releases its references
+/* The stage tests' common include: keel_test.h and a few helpers. No sleeps:
+ * a test waits for a stage through its closed output, then for the task
+ * count to drop back (kt_tasks_settle) (the task releases its references
  * just after closing its output, so it ends a moment later). */
 #ifndef KEEL_STAGE_TEST_H
 #define KEEL_STAGE_TEST_H
-
-#include <sched.h>
 
 #include "keel/chan.h"
 #include "keel/ctx.h"
 #include "keel/stage.h"
 #include "keel/task.h"
 #include "keel_test.h"
-
-#undef KT_TEST
-#define KT_TEST(test_)                                                  \
-  static void kt_##test_(void);                                         \
-  __attribute__((constructor)) static void kt_reg_##test_(void) {        \
-    kt_cases[kt_ncases++] = (struct kt_case){#test_, kt_##test_};       \
-  }                                                                     \
-  static void kt_##test_(void)
-
-/* Waits (yielding, bounded by a generous 30 s) until at most `base` tasks
- * exist. False if they never did: a task was left behind. */
-static inline bool st_tasks_back_to(size_t base) {
-  int64_t give_up = keel_now() + 30 * KEEL_SECOND;
-  while (keel_task_count() > base) {
-    if (keel_now() > give_up) return false;
-    sched_yield();
-  }
-  return true;
-}
+#include "keel_test_tasks.h"
 
 /* Reads ch until it is closed; returns how many values it carried. */
 static inline size_t st_drain(keel_chan *ch) {

@@ -17,7 +17,7 @@ KT_TEST(takes_n_from_a_repeat) {
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
   keel_ctx_cancel(ctx);   /* the repeat runs until its context ends */
   KT_CHECK_EQ(st_drain(rep), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(rep);
   keel_chan_release(out);
   keel_ctx_release(ctx);
@@ -30,7 +30,7 @@ KT_TEST(take_zero_and_take_more_than_there_is) {
   KT_CHECK_EQ(st_drain(zero), 0);
   KT_CHECK_EQ(keel_stage_take(keel_ctx_background(), in, sizeof(int), 10, &more), 0);
   KT_CHECK_EQ(st_drain(more), 3);   /* upstream closed first */
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in);
   keel_chan_release(zero);
   keel_chan_release(more);
@@ -44,7 +44,7 @@ KT_TEST(early_cancel) {
   KT_CHECK_EQ(keel_stage_take(ctx, in, sizeof(int), 5, &out), 0);
   keel_ctx_cancel(ctx);
   KT_CHECK_EQ(st_drain(out), 0);
-  KT_CHECK(st_tasks_back_to(base));
+  KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(in);
   keel_chan_release(out);
   keel_ctx_release(ctx);
