@@ -23,7 +23,8 @@ endef
 
 build: deps-build
 	$(call configure,$(BUILD),)
-	@$(CMAKE) --build $(BUILD) -j $(JOBS)
+	@echo "building keel in $(BUILD)/ (log: $(BUILD)/build.log)"
+	@$(CMAKE) --build $(BUILD) -j $(JOBS) >$(BUILD)/build.log 2>&1 || { cat $(BUILD)/build.log; exit 1; }
 
 # The tour: one short scenario per capability, in the order keel builds them.
 run: build

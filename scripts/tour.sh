@@ -8,7 +8,7 @@ status=0
 shopt -s nullglob
 for src in examples/tour_*.c; do
   name=$(basename "$src" .c)
-  title=$(sed -n 's@^/\* *tour: *\(.*\)\*/.*@\1@p;T;q' "$src")
+  title=$(sed -n 's@^/\* *tour: *\(.*[^ ]\) *\*/.*@\1@p;q' "$src")
   printf '\n==== %s ====\n' "${title:-$name}"
   if ! "$build/examples/$name"; then
     echo "(tour step $name failed)"; status=1
