@@ -542,15 +542,19 @@ void keel_rate_reservation_cancel(keel_rate_reservation *r) {
 
 /* ---- setters --------------------------------------------------------------------------------- */
 
-static int set_limit_impl(keel_rate_limiter *l, int64_t now, bool clock,
-                          keel_rate_limit limit) {
-  if (!l || !limit_valid(limit)) return KEEL_EINVAL;
+/* Setters change the configuration under the mutex, published through the
+ * same word the lock-free paths read. A clock reading earlier than the last
+ * update acts at the last update (see the header). */
+static int set_config(keel_rate_limiter *l, int64_t now, bool clock,
+                      const keel_rate_limit *limit, const int64_t *burst) {
   pthread_mutex_lock(&l->mu);
   for (;;) {
     rate_core old, c;
     rate_word w = snapshot(l, &old);
     c = old;
-    rate_core_set_limit(&c, clock && now < old.last ? old.last : now, limit);
+    int64_t at = clock && now < old.last ? old.last : now;
+    if (limit) rate_core_set_limit(&c, at, *limit);
+    if (burst) rate_core_set_burst(&c, at, *burst);
     if (commit(l, w, &old, &c)) break;
   }
   pthread_mutex_unlock(&l->mu);
@@ -558,32 +562,21 @@ static int set_limit_impl(keel_rate_limiter *l, int64_t now, bool clock,
 }
 
 int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit limit) {
-  return set_limit_impl(l, now, false, limit);
+  if (!l || !limit_valid(limit)) return KEEL_EINVAL;
+  return set_config(l, now, false, &limit, NULL);
 }
 
 int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
-  return set_limit_impl(l, keel_rate_now(), true, limit);
-}
-
-static int set_burst_impl(keel_rate_limiter *l, int64_t now, bool clock,
-                          int64_t burst) {
-  if (!l || burst < 0) return KEEL_EINVAL;
-  pthread_mutex_lock(&l->mu);
-  for (;;) {
-    rate_core old, c;
-    rate_word w = snapshot(l, &old);
-    c = old;
-    rate_core_set_burst(&c, clock && now < old.last ? old.last : now, burst);
-    if (commit(l, w, &old, &c)) break;
-  }
-  pthread_mutex_unlock(&l->mu);
-  return 0;
+  if (!l || !limit_valid(limit)) return KEEL_EINVAL;
+  return set_config(l, keel_rate_now(), true, &limit, NULL);
 }
 
 int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
-  return set_burst_impl(l, now, false, burst);
+  if (!l || burst < 0) return KEEL_EINVAL;
+  return set_config(l, now, false, NULL, &burst);
 }
 
 int keel_rate_set_burst(keel_rate_limiter *l, int64_t burst) {
-  return set_burst_impl(l, keel_rate_now(), true, burst);
+  if (!l || burst < 0) return KEEL_EINVAL;
+  return set_config(l, keel_rate_now(), true, NULL, &burst);
 }
