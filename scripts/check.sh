@@ -24,9 +24,9 @@ for mode in "${modes[@]}"; do
   dir=build-$mode
   echo "== make check: $mode ($dir)"
   cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_WERROR=ON "${args[@]}" >/dev/null
-  cmake --build "$dir" -j "$jobs" 2>&1 | grep -v '^\[' || true
-  if ! cmake --build "$dir" -j "$jobs" >/dev/null 2>&1; then
-    echo "build failed ($mode)"; failed+=("$mode build"); continue
+  if ! cmake --build "$dir" -j "$jobs" >"$dir/build.log" 2>&1; then
+    grep -E 'error|warning' "$dir/build.log" | head -40
+    echo "build failed ($mode); the whole log: $dir/build.log"; failed+=("$mode build"); continue
   fi
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
