@@ -65,7 +65,8 @@ static void ctx_free(keel_ctx *c) {
   keel_chan_release(atomic_load_explicit(&c->done, memory_order_acquire));
   keel_err_release(c->cause);
   if (c->kind == CTX_CANCEL) keel_cancel_destroy(&c->token);
-  free(c);
+  if (c->kind == CTX_CANCEL && !c->has_timer) ctx_node_put(c);
+  else free(c);
 }
 
 void keel_ctx_release(keel_ctx *c) {
@@ -84,12 +85,14 @@ keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind, bool with_timer) {
   /* Cache-line aligned, so the walk's fields are one line, not two. */
   /* One malloc, sized for the kind: plain cancelable nodes need no union.
    * Plain malloc (not aligned_alloc, several times slower): nodes of one
-   * tree then sit at a constant stride, which the prefetcher follows. */
+   * tree then sit at a constant stride, which the prefetcher follows.
+   * Plain cancelable nodes come from a per-thread LIFO (node_cache.c),
+   * which keeps that stride when trees are freed and made again. */
   size_t size = offsetof(keel_ctx, u);
   if (kind == CTX_VALUE) size += sizeof(((keel_ctx *)0)->u.v);
   else if (kind == CTX_AFTER) size += sizeof(((keel_ctx *)0)->u.a);
   else if (kind == CTX_CANCEL && with_timer) size += sizeof(((keel_ctx *)0)->u.d);
-  keel_ctx *c = malloc(size);
+  keel_ctx *c = size == CTX_NODE_SIZE ? ctx_node_get() : malloc(size);
   if (!c) return NULL;
   c->kind = kind;
   c->code = 0;

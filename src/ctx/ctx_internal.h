@@ -111,6 +111,13 @@ static inline void ctx_unlock(keel_ctx *c) {
 /* Shared by ctx.c and after.c. */
 /* A node of that kind (with_timer: room for a deadline timer), or NULL. */
 keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind, bool with_timer);
+
+/* Storage of plain cancelable nodes (no union), from a per-thread LIFO
+ * cache (node_cache.c): get returns CTX_NODE_SIZE bytes or NULL; put takes
+ * a dead node of that size (and may free it). */
+#define CTX_NODE_SIZE offsetof(keel_ctx, u)
+void *ctx_node_get(void);
+void ctx_node_put(void *n);
 /* Links c under c->src (which must be cancelable). If src is already done,
  * c is not linked and false is returned with *code / *cause (a new
  * reference or NULL) set to src's. */
