@@ -77,6 +77,8 @@ KT_TEST(checker_catches_a_violation) {
 static void run(double r, int64_t b, int threads, int tasks, int64_t attempts,
                 int reserve_every, double *excess, int64_t *admitted) {
   keel_rate_limiter *l;
+  *excess = 1e30; /* a failed setup must fail the caller's checks */
+  *admitted = 0;
   if (keel_rate_limiter_new(&l, r, b)) return;
   int nw = threads + tasks;
   worker *w = calloc((size_t)nw, sizeof *w);
