@@ -9,24 +9,23 @@
 #include "stage/stage_internal.h"
 
 typedef struct forward {
-  keel_ctx *ctx;
-  keel_chan *in, *out;
+  stage_base base;
+  keel_chan *in;
   size_t left;            /* SIZE_MAX: no limit */
   unsigned char buf[];
 } forward;
 
+static void forward_drop(stage_base *b) { keel_chan_release(((forward *)b)->in); }
+
 static void forward_run(void *arg) {
   forward *f = arg;
+  keel_ctx *ctx = f->base.ctx;
   while (f->left > 0) {
-    if (keel_ctx_recv(f->ctx, f->in, f->buf) != 0) break;
-    if (keel_ctx_send(f->ctx, f->out, f->buf) != 0) break;
+    if (keel_ctx_recv(ctx, f->in, f->buf) != 0) break;
+    if (keel_ctx_send(ctx, f->base.out[0], f->buf) != 0) break;
     if (f->left != SIZE_MAX) f->left--;
   }
-  keel_chan_close(f->out);
-  keel_chan_release(f->out);
-  keel_chan_release(f->in);
-  keel_ctx_release(f->ctx);
-  free(f);
+  stage_end(&f->base);
 }
 
 static int forward_start(keel_ctx *ctx, keel_chan *in, size_t elem_size,
@@ -34,29 +33,12 @@ static int forward_start(keel_ctx *ctx, keel_chan *in, size_t elem_size,
   if (!in || !out) return KEEL_EINVAL;
   int rc = stage_check(ctx, in, elem_size);
   if (rc) return rc;
-  forward *f = malloc(sizeof *f + elem_size);
-  if (!f) return KEEL_ENOMEM;
-  keel_chan *o;
-  rc = keel_chan_make(&o, elem_size, 0);
-  if (rc) {
-    free(f);
-    return rc;
-  }
-  f->ctx = keel_ctx_retain(ctx);
+  if (elem_size > SIZE_MAX - sizeof(forward)) return KEEL_EINVAL;
+  forward *f = stage_new(sizeof *f + elem_size, ctx, elem_size, 1, &rc);
+  if (!f) return rc;
   f->in = keel_chan_retain(in);
-  f->out = keel_chan_retain(o);
   f->left = limit;
-  rc = stage_spawn(forward_run, f, name);
-  if (rc) {
-    keel_ctx_release(ctx);
-    keel_chan_release(in);
-    keel_chan_release(o);
-    keel_chan_release(o);
-    free(f);
-    return rc;
-  }
-  *out = o;
-  return 0;
+  return stage_launch(&f->base, forward_run, name, forward_drop, out, NULL);
 }
 
 int keel_stage_or_done(keel_ctx *ctx, keel_chan *in, size_t elem_size,

@@ -7,32 +7,32 @@
 #include "stage/stage_internal.h"
 
 typedef struct merge_stage {
-  keel_ctx *ctx;
-  keel_chan *out;
+  stage_base base;
   keel_chan **ins;          /* references held, for the final release */
   size_t n;
   unsigned char *buf;
   keel_select_case cases[];
 } merge_stage;
 
+static void merge_drop(stage_base *b) {
+  merge_stage *s = (merge_stage *)b;
+  for (size_t i = 0; i < s->n; i++) keel_chan_release(s->ins[i]);
+}
+
 static void merge_run(void *arg) {
   merge_stage *s = arg;
   size_t open = s->n;
   while (open > 0) {
-    int rc = keel_ctx_select(s->ctx, s->cases, s->n);
+    int rc = keel_ctx_select(s->base.ctx, s->cases, s->n);
     if (rc < 0) break;
     if (s->cases[rc].result == KEEL_ECLOSED) {
       s->cases[rc].chan = NULL;
       open--;
       continue;
     }
-    if (keel_ctx_send(s->ctx, s->out, s->buf) != 0) break;
+    if (keel_ctx_send(s->base.ctx, s->base.out[0], s->buf) != 0) break;
   }
-  keel_chan_close(s->out);
-  keel_chan_release(s->out);
-  for (size_t i = 0; i < s->n; i++) keel_chan_release(s->ins[i]);
-  keel_ctx_release(s->ctx);
-  free(s);
+  stage_end(&s->base);
 }
 
 int keel_stage_merge(keel_ctx *ctx, keel_chan *const *ins, size_t n,
@@ -46,16 +46,8 @@ int keel_stage_merge(keel_ctx *ctx, keel_chan *const *ins, size_t n,
   if (__builtin_mul_overflow(n, per, &bytes) ||
       __builtin_add_overflow(bytes, sizeof(merge_stage) + elem_size, &bytes))
     return KEEL_EINVAL;
-  merge_stage *s = malloc(bytes);
-  if (!s) return KEEL_ENOMEM;
-  keel_chan *o;
-  rc = keel_chan_make(&o, elem_size, 0);
-  if (rc) {
-    free(s);
-    return rc;
-  }
-  s->ctx = keel_ctx_retain(ctx);
-  s->out = keel_chan_retain(o);
+  merge_stage *s = stage_new(bytes, ctx, elem_size, 1, &rc);
+  if (!s) return rc;
   s->n = n;
   s->ins = (keel_chan **)(void *)&s->cases[n];
   s->buf = (unsigned char *)&s->ins[n];
@@ -64,15 +56,5 @@ int keel_stage_merge(keel_ctx *ctx, keel_chan *const *ins, size_t n,
     s->cases[i] = (keel_select_case){
         .chan = ins[i], .op = KEEL_SELECT_RECV, .elem = s->buf};
   }
-  rc = stage_spawn(merge_run, s, "stage_merge");
-  if (rc) {
-    for (size_t i = 0; i < n; i++) keel_chan_release(ins[i]);
-    keel_ctx_release(ctx);
-    keel_chan_release(o);
-    keel_chan_release(o);
-    free(s);
-    return rc;
-  }
-  *out = o;
-  return 0;
+  return stage_launch(&s->base, merge_run, "stage_merge", merge_drop, out, NULL);
 }

@@ -5,8 +5,7 @@
 #include "stage/stage_internal.h"
 
 typedef struct repeat_stage {
-  keel_ctx *ctx;
-  keel_chan *out;
+  stage_base base;
   keel_stage_gen_fn fn;   /* NULL: cycle through values */
   void *arg;
   size_t count, elem_size;
@@ -15,18 +14,16 @@ typedef struct repeat_stage {
 
 static void repeat_run(void *arg) {
   repeat_stage *s = arg;
+  keel_ctx *ctx = s->base.ctx;
+  keel_chan *out = s->base.out[0];
   if (s->fn) {
-    while (!keel_ctx_is_canceled(s->ctx) && s->fn(s->arg, s->values) == 0)
-      if (keel_ctx_send(s->ctx, s->out, s->values) != 0) break;
+    while (!keel_ctx_is_canceled(ctx) && s->fn(s->arg, s->values) == 0)
+      if (keel_ctx_send(ctx, out, s->values) != 0) break;
   } else {
     for (size_t i = 0;; i = i + 1 == s->count ? 0 : i + 1)
-      if (keel_ctx_send(s->ctx, s->out, s->values + i * s->elem_size) != 0)
-        break;
+      if (keel_ctx_send(ctx, out, s->values + i * s->elem_size) != 0) break;
   }
-  keel_chan_close(s->out);
-  keel_chan_release(s->out);
-  keel_ctx_release(s->ctx);
-  free(s);
+  stage_end(&s->base);
 }
 
 static int repeat_start(keel_ctx *ctx, const void *values, size_t count,
@@ -39,31 +36,14 @@ static int repeat_start(keel_ctx *ctx, const void *values, size_t count,
   if (__builtin_mul_overflow(count, elem_size, &bytes) ||
       bytes > SIZE_MAX - sizeof(repeat_stage))
     return KEEL_EINVAL;
-  repeat_stage *s = malloc(sizeof *s + bytes);
-  if (!s) return KEEL_ENOMEM;
-  keel_chan *o;
-  rc = keel_chan_make(&o, elem_size, 0);
-  if (rc) {
-    free(s);
-    return rc;
-  }
-  s->ctx = keel_ctx_retain(ctx);
-  s->out = keel_chan_retain(o);
+  repeat_stage *s = stage_new(sizeof *s + bytes, ctx, elem_size, 1, &rc);
+  if (!s) return rc;
   s->fn = fn;
   s->arg = arg;
   s->count = count;
   s->elem_size = elem_size;
   if (!fn && values && bytes) memcpy(s->values, values, bytes);
-  rc = stage_spawn(repeat_run, s, name);
-  if (rc) {
-    keel_ctx_release(ctx);
-    keel_chan_release(o);
-    keel_chan_release(o);
-    free(s);
-    return rc;
-  }
-  *out = o;
-  return 0;
+  return stage_launch(&s->base, repeat_run, name, NULL, out, NULL);
 }
 
 int keel_stage_repeat(keel_ctx *ctx, const void *values, size_t count,
