@@ -16,7 +16,7 @@ enum keel_status {
   KEEL_EINVAL = -1,      /* an argument is invalid (NULL, negative, NaN, ...) */
   KEEL_ENOMEM = -2,      /* out of memory; every structure is left as it was */
   KEEL_ETIMEDOUT = -3,   /* the call's own deadline passed */
-  KEEL_ECLOSED = -4,     /* the channel is closed (and, for receives, drained) */
+  KEEL_ECLOSED = -4,     /* the channel is closed (and, for receives, drained); the fd was closed by keel_fd_close */
   KEEL_ECANCELED = -5,   /* canceled: by a context, a cancel token or a user */
   KEEL_EDEADLINE = -6,   /* a context's deadline was exceeded */
   KEEL_EAGAIN = -7,      /* would block, and the caller said not to wait */

@@ -182,14 +182,22 @@ int keel_waitgroup_wait(keel_waitgroup *wg, int64_t deadline,
 /* Waits until fd is readable and/or writable (events), without blocking a
  * worker thread. Returns the ready events (> 0, may include both, and both on
  * error/hangup so the caller's read or write sees the error), KEEL_ETIMEDOUT,
- * the cancel code, or KEEL_EINVAL for a bad fd or events. Level-triggered:
- * an fd that is ready already returns at once. Regular files are always
- * ready. Several tasks or threads may wait on one fd; each is woken by the
- * events it asked for. Closing an fd does not wake its waiters (epoll forgets
- * it): they end at their deadline or cancel. From a thread it blocks the
- * thread (on a futex, so cancel still interrupts it). */
+ * the cancel code, KEEL_ECLOSED (keel_fd_close), or KEEL_EINVAL for a bad fd
+ * or events. Level-triggered: an fd that is ready already returns at once.
+ * Regular files are always ready. Several tasks or threads may wait on one fd; each is woken by the
+ * events it asked for. Close a waited-on fd with keel_fd_close, which wakes
+ * its waiters with KEEL_ECLOSED (as Go's netpoller does); a plain close()
+ * does not wake them (epoll forgets the fd): they end at their deadline or
+ * cancel. From a thread it blocks the thread (on a futex, so cancel still
+ * interrupts it). */
 int keel_fd_wait(int fd, unsigned events, int64_t deadline,
                  const keel_cancel *cancel);
+
+/* Closes fd after waking every keel_fd_wait on it with KEEL_ECLOSED; a wait
+ * that starts while the close is under way gets KEEL_ECLOSED too (one that
+ * starts after it gets KEEL_EINVAL: a bad fd). 0, or KEEL_EINVAL if fd was
+ * not open. The fd is closed in every case but a bad one. */
+int keel_fd_close(int fd);
 
 /* ---- offload ----------------------------------------------------------------- */
 

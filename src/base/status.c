@@ -10,7 +10,7 @@ static const struct status_text status_texts[] = {
   {KEEL_EINVAL, "KEEL_EINVAL", "invalid argument"},
   {KEEL_ENOMEM, "KEEL_ENOMEM", "out of memory"},
   {KEEL_ETIMEDOUT, "KEEL_ETIMEDOUT", "timed out"},
-  {KEEL_ECLOSED, "KEEL_ECLOSED", "channel closed"},
+  {KEEL_ECLOSED, "KEEL_ECLOSED", "closed (channel or fd)"},
   {KEEL_ECANCELED, "KEEL_ECANCELED", "canceled"},
   {KEEL_EDEADLINE, "KEEL_EDEADLINE", "deadline exceeded"},
   {KEEL_EAGAIN, "KEEL_EAGAIN", "would block"},

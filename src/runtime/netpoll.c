@@ -15,9 +15,14 @@
  * the waiter's futex), so cancel interrupts both.
  *
  * pds live in a two-level table indexed by fd (chunks allocated on demand
- * with a CAS, freed when the poller stops). An fd closed while someone waits
- * on it just stops reporting (epoll forgets it); the waiter ends by deadline
- * or cancel. Regular files cannot be polled: they are always ready. */
+ * with a CAS, freed when the poller stops). keel_fd_close evicts: under the
+ * pd's lock it marks the pd closing, wakes every waiter with KEEL_ECLOSED
+ * and removes the fd from epoll; a wait that links while the mark is set
+ * gets KEEL_ECLOSED too; the mark is lifted once close() returned, so the
+ * fd number's next owner starts clean. An fd closed with plain close()
+ * while someone waits just stops reporting (epoll forgets it); the waiter
+ * ends by deadline or cancel. Regular files cannot be polled: they are
+ * always ready. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -40,6 +45,7 @@ typedef struct np_pd {
   _Atomic int lock;
   int fd;
   bool registered;
+  bool closing;        /* keel_fd_close in progress */
   np_node *waiters;
 } np_pd;
 
@@ -176,6 +182,10 @@ int keel_fd_wait(int fd, unsigned events, int64_t deadline,
   keel_waiter_init(&n.w);
   n.events = events;
   keel__spin_lock(&pd->lock);
+  if (pd->closing) {
+    keel__spin_unlock(&pd->lock);
+    return KEEL_ECLOSED;
+  }
   n.prev = NULL;
   n.next = pd->waiters;
   if (n.next) n.next->prev = &n;
@@ -197,6 +207,39 @@ int keel_fd_wait(int fd, unsigned events, int64_t deadline,
   }
   keel__spin_unlock(&pd->lock);
   return r;
+}
+
+/* The pd of fd if its chunk exists (no allocation: no chunk, no waiter). */
+static np_pd *pd_find(int fd) {
+  unsigned c = (unsigned)fd >> CHUNK_BITS;
+  if (c >= NCHUNKS) return NULL;
+  np_pd *chunk = atomic_load_explicit(&np.chunks[c], memory_order_acquire);
+  return chunk ? &chunk[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
+int keel_fd_close(int fd) {
+  if (fd < 0) return KEEL_EINVAL;
+  np_pd *pd = atomic_load_explicit(&np.running, memory_order_acquire) ? pd_find(fd) : NULL;
+  if (pd) {
+    keel__spin_lock(&pd->lock);
+    pd->closing = true;
+    for (np_node *node = pd->waiters, *next; node; node = next) {
+      next = node->next;
+      node->prev = node->next = node;  /* detached */
+      if (keel_waiter_claim(&node->w, KEEL_ECLOSED)) keel_waiter_wake(&node->w);
+    }
+    pd->waiters = NULL;
+    if (pd->registered) epoll_ctl(np.epfd, EPOLL_CTL_DEL, fd, NULL);
+    pd->registered = false;
+    keel__spin_unlock(&pd->lock);
+  }
+  int rc = close(fd) == 0 || errno == EINTR ? 0 : KEEL_EINVAL;  /* EINTR: closed (Linux) */
+  if (pd) {
+    keel__spin_lock(&pd->lock);
+    pd->closing = false;
+    keel__spin_unlock(&pd->lock);
+  }
+  return rc;
 }
 
 void keel__netpoll_stop(void) {
