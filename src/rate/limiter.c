@@ -440,12 +440,94 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
   }
 }
 
-static bool allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
-                       int64_t *stamp) {
+/* allow's own path: Go's reserveN(t, n, 0) with nothing but the outcome to
+ * report, so nothing but the state word to compute. Same protocol as
+ * reserve_fast (guess, config slot of the state's generation, one CAS; a
+ * refusal confirmed on a state that really was). Returns 1 or 0, or -1 for
+ * the general path (an infinite or zero limit, the first use, a time
+ * outside the base window). */
+enum { ALLOW_SLOW = -1 };
+
+static inline __attribute__((always_inline)) int
+allow_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
+           int64_t *stamp) {
+  rate_word cur;
+  bool exact = false;
+  if (guess.l == l)
+    cur = guess.w;
+  else
+    cur = state_peek(l);
+  for (;;) {
+    const rate_cfg *cf = &l->cfg[(cur.hi >> GEN_SHIFT) & 1];
+    double limit =
+        bits_to_double(atomic_load_explicit(&cf->limit_bits, memory_order_acquire));
+    int64_t burst = atomic_load_explicit(&cf->burst, memory_order_acquire);
+    int64_t base = atomic_load_explicit(&cf->base, memory_order_acquire);
+    int64_t off = word_off(cur.hi);
+    if (__builtin_expect(!(limit > 0 && limit < DBL_MAX) || off == OFF_NEVER, 0))
+      return ALLOW_SLOW;
+    rate_core c = {bits_to_double(cur.lo), rate_add(base, off), 0, limit, burst};
+    int64_t t = clock && now < c.last ? c.last : now;
+    double tokens = rate_advance(&c, t) - (double)n;
+    if (__builtin_expect(tokens < 0 || n > burst, 0) &&
+        !(n <= burst && rate_duration_from_tokens(limit, -tokens) <= 0)) {
+      /* Refused: decided on a state that really was, with its own config. */
+      unsigned gen = word_gen(cur.hi);
+      if (exact) {
+        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
+          guess.l = l;
+          guess.w = cur;
+          return 0;
+        }
+        cur = state_load(l);
+        continue;
+      }
+#ifdef HAVE_ATOMIC_PEEK
+      if (atomic_peek_ok()) {
+        rate_word real = state_peek_atomic(l);
+        exact = true;
+        if (real.lo != cur.lo || real.hi != cur.hi) {
+          cur = real;
+          continue;
+        }
+        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen)
+          return 0;
+        cur = state_peek_atomic(l);
+        continue;
+      }
+#endif
+      if (state_cas(l, &cur, cur)) return 0;
+      exact = true;
+      continue;
+    }
+    int64_t noff = rate_sub(t, base);
+    if (__builtin_expect(!off_fits(noff), 0)) return ALLOW_SLOW;
+    rate_word d = {double_to_bits(tokens),
+                   (cur.hi & ~(EVL_BIT | OFF_MASK)) | EVL_BIT | ((uint64_t)noff & OFF_MASK)};
+    if (__builtin_expect(state_cas(l, &cur, d), 1)) {
+      guess.l = l;
+      guess.w = d;
+      if (stamp) *stamp = t;
+      return 1;
+    }
+    exact = true;
+  }
+}
+
+static __attribute__((noinline)) bool allow_slow(keel_rate_limiter *l, int64_t now,
+                                                bool clock, int64_t n,
+                                                int64_t *stamp) {
   keel_rate_reservation r;
   if (!reserve_fast(l, now, clock, n, 0, &r)) r = locked_reserve(l, now, clock, n, 0);
   if (r.ok && stamp) *stamp = r.time_to_act;
   return r.ok;
+}
+
+static inline __attribute__((always_inline)) bool
+allow_impl(keel_rate_limiter *l, int64_t now, bool clock, int64_t n, int64_t *stamp) {
+  int a = allow_fast(l, now, clock, n, stamp);
+  if (__builtin_expect(a != ALLOW_SLOW, 1)) return a;
+  return allow_slow(l, now, clock, n, stamp);
 }
 
 bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n) {
