@@ -42,8 +42,15 @@ set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
 # ctest runs every test binary through this. -L: the arm64 C library and
-# dynamic loader; -E: the guest's library path for the unpacked libraries.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/${KEEL_CROSS_TRIPLE})
+# dynamic loader. -E sets the guest's environment:
+# - KEEL_TEST_EMULATOR: tests scale down as under a sanitizer (KT_SANITIZED()
+#   in tests/keel_test.h): emulated code runs many times slower.
+# - KEEL_STACK_GUARD=mprotect: qemu-user (7.2) answers madvise with success
+#   and does nothing, so MADV_GUARD_INSTALL would leave stacks unguarded;
+#   mprotect guard pages it does emulate (a fault becomes the guest's SIGSEGV).
+# - LD_LIBRARY_PATH: the unpacked libraries, if any.
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/${KEEL_CROSS_TRIPLE}
+    -E KEEL_TEST_EMULATOR=qemu-aarch64 -E KEEL_STACK_GUARD=mprotect)
 if(_keel_libpath)
   list(APPEND CMAKE_CROSSCOMPILING_EMULATOR -E LD_LIBRARY_PATH=${_keel_libpath})
 endif()

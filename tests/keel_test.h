@@ -6,7 +6,10 @@
  * A failed check reports file, line and the expression, marks the test
  * failed and returns from it. The binary prints "N passed, N failed" and
  * exits non-zero when any test failed. KT_SANITIZED() tells a test it runs
- * under ASan or TSan, so heavy tests can scale down (never skip). */
+ * under ASan or TSan, so heavy tests can scale down (never skip). It is also
+ * true under an emulator (qemu-user in the aarch64 cross check, which sets
+ * KEEL_TEST_EMULATOR): like a sanitizer, it slows code down many times and
+ * runs threads of its own. KT_EMULATED() tells the emulator case apart. */
 #ifndef KEEL_TEST_H
 #define KEEL_TEST_H
 
@@ -57,9 +60,14 @@ static int kt_failed_now;
               kt_a_ ? kt_a_ : "(null)", kt_b_ ? kt_b_ : "(null)");      \
   } while (0)
 
+static inline bool KT_EMULATED(void) {
+  const char *e = getenv("KEEL_TEST_EMULATOR");
+  return e && *e;
+}
+
 static inline bool KT_SANITIZED(void) {
   const char *s = getenv("KEEL_TEST_SANITIZE");
-  return s && *s && strcmp(s, "none") != 0;
+  return (s && *s && strcmp(s, "none") != 0) || KT_EMULATED();
 }
 
 #define KT_MAIN()                                                       \
