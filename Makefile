@@ -5,7 +5,7 @@ JOBS    ?= $(shell nproc 2>/dev/null || echo 2)
 BUILD   ?= build
 CMAKE   ?= cmake
 
-.PHONY: all build run check check-plain check-asan check-tsan bench clean deps-build deps-check deps-bench
+.PHONY: all build run check check-plain check-asan check-tsan check-aarch64 bench clean deps-build deps-check deps-bench
 
 all: build
 
@@ -30,12 +30,17 @@ build: deps-build
 run: build
 	@scripts/tour.sh $(BUILD)
 
-# The whole suite three ways: plain -O2, ASan+UBSan, TSan.
+# The whole suite three ways: plain -O2, ASan+UBSan, TSan; then a cross
+# build for aarch64 whose runtime floors' tests run under qemu-user
+# (scripts/check-cross.sh installs what it needs itself, as root).
 check: deps-check
 	@scripts/check.sh
 
 check-plain check-asan check-tsan: deps-check
 	@scripts/check.sh $(patsubst check-%,%,$@)
+
+check-aarch64:
+	@scripts/check.sh aarch64
 
 bench: deps-bench build
 	@bench/run.sh $(BUILD)
