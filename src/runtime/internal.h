@@ -169,9 +169,13 @@ typedef struct keel_worker {
   _Atomic uint32_t park_word;     /* idle parking: 0 asleep, 1 woken */
   struct keel_worker *idle_next;  /* idle stack link (under idle_lock) */
   bool idle_listed;               /* (under idle_lock) */
-  /* Pools: free task blocks of the default size (no lock: owner only). */
-  struct keel_task *free_tasks;
-  uint32_t free_count;
+  /* Pools: free task blocks of up to KEEL_WORKER_CACHES size classes (no
+   * lock: owner only); a class goes to slot (class index % slots). */
+  struct keel_block_cache {
+    struct keel_stack_class *cls;
+    struct keel_task *head;
+    uint32_t n;
+  } cache[4];
   uint64_t next_id, last_id;      /* a batch of task ids */
   void *altstack;
 #ifdef KEEL_SANITIZE_THREAD

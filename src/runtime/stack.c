@@ -3,16 +3,26 @@
  *
  * A block is [guard page][stack ...][struct keel_task]: the struct sits at
  * the top, so a fresh task touches one page. Blocks are carved from slabs
- * (one mmap of up to 64 blocks, MAP_NORESERVE, no huge pages): only touched
- * pages cost memory. The guard page is installed with MADV_GUARD_INSTALL
- * (Linux >= 6.13: no extra memory map, so a million stacks fit in the default
- * vm.max_map_count) and else with mprotect(PROT_NONE), which splits the slab
- * into two maps per block: then vm.max_map_count bounds the number of stacks,
- * and hitting it is reported as KEEL_EMAPLIMIT.
+ * (up to 64 blocks, MAP_NORESERVE, no huge pages): only touched pages cost
+ * memory. The guard page is installed with MADV_GUARD_INSTALL (Linux >= 6.13:
+ * no extra memory map, so a million stacks fit in the default
+ * vm.max_map_count), for a whole slab in one process_madvise(PIDFD_SELF)
+ * call where the kernel allows it (>= 6.15), else page by page; and else with
+ * mprotect(PROT_NONE), which splits the slab into two maps per block: then
+ * vm.max_map_count bounds the number of stacks, and hitting it is reported
+ * as KEEL_EMAPLIMIT. With guard-page advice, slabs are carved from large
+ * reservations (KEEL_CHUNK_BYTES), so a burst of spawns costs few mmap calls;
+ * with mprotect, each slab is a mapping of its own.
  *
- * Pools: each size class has a global free list (mutex); workers also keep a
- * private cache of default-size blocks (no lock). Blocks are never unmapped
- * while the runtime runs; keel_runtime_shutdown unmaps every slab.
+ * Preparing a slab (guards, and touching each block's top page as its header
+ * is written) is kernel work, about 4 us per block on a VM: it is done
+ * outside pool.lock, by the spawner that ran out and, ahead of it, by idle
+ * workers (keel__stack_prefill), so both cores fault pages in parallel.
+ *
+ * Pools: each size class has a global free list (mutex) with its length;
+ * each worker also keeps private caches of up to 4 classes (no lock). Blocks
+ * are never unmapped while the runtime runs; keel_runtime_shutdown unmaps
+ * every slab and reservation.
  *
  * Stack overflow: a SIGSEGV handler on an alternate signal stack (one per
  * worker) checks whether the fault address lies in the running task's guard
@@ -24,6 +34,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 
 #include "runtime/internal.h"
 #include "runtime/sanitizer.h"
@@ -31,24 +42,34 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#define KEEL_PIDFD_SELF_THREAD (-10000)  /* <linux/pidfd.h>, Linux >= 6.15 */
 
 #define KEEL_WORKER_CACHE_MAX 128u
+#define KEEL_WORKER_CACHES ((int)(sizeof ((keel_worker *)0)->cache / sizeof ((keel_worker *)0)->cache[0]))
 #define KEEL_SLAB_BYTES ((size_t)2 << 20)
 #define KEEL_SLAB_MAX_BLOCKS 64u
+#define KEEL_CHUNK_BYTES ((size_t)64 << 20)
 #define KEEL_NCLASSES 16
+
+enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT, GUARD_BATCH };
 
 typedef struct keel_stack_class {
   size_t block;                 /* whole block size, page multiple */
-  struct keel_task *free;       /* under pool_lock */
+  struct keel_task *free;       /* under pool.lock */
+  size_t nfree;                 /* length of free (under pool.lock) */
 } keel_stack_class;
 
 static struct {
   pthread_mutex_t lock;
   keel_stack_class classes[KEEL_NCLASSES];
   int nclasses;
-  void **slabs;                 /* base, size pairs */
+  void **slabs;                 /* base, size pairs: every mapping made */
   size_t nslabs, cap;
-  _Atomic int guard_mode;       /* 0 unknown, 1 madvise guard, 2 mprotect */
+  char *chunk_next, *chunk_end; /* the reservation slabs are carved from */
+  _Atomic int guard_mode;       /* GUARD_* */
   keel_stack_class *hot;        /* the class a spawn burst is growing */
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
@@ -91,54 +112,127 @@ static struct keel_task *block_task(char *base, size_t block) {
   return (struct keel_task *)(base + block - TASK_STRUCT_SIZE);
 }
 
+static long guard_batch(struct iovec *iov, size_t n) {
+  return syscall(SYS_process_madvise, KEEL_PIDFD_SELF_THREAD, iov, n,
+                 MADV_GUARD_INSTALL, 0);
+}
+
 /* Decides the guard mechanism once (under pool.lock, before any slab). */
 static void guard_mode_init_locked(void) {
-  if (atomic_load_explicit(&pool.guard_mode, memory_order_relaxed) != 0) return;
+  if (atomic_load_explicit(&pool.guard_mode, memory_order_relaxed) != GUARD_UNKNOWN) return;
   /* KEEL_STACK_GUARD=mprotect forces classic guard pages (two maps per
-   * stack), e.g. to exercise the vm.max_map_count limit on new kernels. */
+   * stack), e.g. to exercise the vm.max_map_count limit on new kernels;
+   * KEEL_STACK_GUARD=madvise the page-by-page advice. */
   const char *g = getenv("KEEL_STACK_GUARD");
-  int mode = 2;
+  int mode = GUARD_MPROTECT;
   if (!(g && strcmp(g, "mprotect") == 0)) {
-    /* Probe MADV_GUARD_INSTALL on a scratch page. */
+    /* Probe MADV_GUARD_INSTALL on a scratch page, then the batched call. */
     size_t pg = keel__page_size();
-    char *p = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+    char *p = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) {
-      if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) mode = 1;
-      munmap(p, 2 * pg);
+      if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) {
+        mode = GUARD_MADVISE;
+        struct iovec iov[2] = {{p + pg, pg}, {p + 3 * pg, pg}};
+        if (!(g && strcmp(g, "madvise") == 0) && guard_batch(iov, 2) == (long)(2 * pg))
+          mode = GUARD_BATCH;
+      }
+      munmap(p, 4 * pg);
     }
   }
   atomic_store_explicit(&pool.guard_mode, mode, memory_order_relaxed);
 }
 
-/* Maps and prepares a slab of blocks of size `block` (guard pages, block
- * headers) without holding pool.lock, so that two threads (a spawner and an
- * idle worker prefilling) prepare slabs in parallel: the kernel work (page
- * faults, guard installation) dominates a cold spawn. */
-static int slab_prepare(keel_stack_class *cls, char **base_out, size_t *len_out,
-                        struct keel_task **head, struct keel_task **tail) {
+/* Installs the guard page of each of the n blocks at base. 0 or KEEL_E*. */
+static int install_guards(char *base, size_t block, size_t n) {
   size_t pg = keel__page_size();
-  size_t block = cls->block;
   int mode = atomic_load_explicit(&pool.guard_mode, memory_order_relaxed);
-  size_t n = KEEL_SLAB_BYTES / block;
-  if (n < 1) n = 1;
-  if (n > KEEL_SLAB_MAX_BLOCKS) n = KEEL_SLAB_MAX_BLOCKS;
-  size_t len = n * block;
-  char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
-                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
-  if (base == MAP_FAILED) return map_error(errno);
-#ifdef MADV_NOHUGEPAGE
-  madvise(base, len, MADV_NOHUGEPAGE);
-#endif
-  for (size_t i = 0; i < n; i++) {
+  size_t i = 0;
+  if (mode == GUARD_BATCH) {
+    struct iovec iov[KEEL_SLAB_MAX_BLOCKS];
+    for (size_t k = 0; k < n; k++) {
+      iov[k].iov_base = base + k * block;
+      iov[k].iov_len = pg;
+    }
+    long r = guard_batch(iov, n);
+    if (r == (long)(n * pg)) return 0;
+    if (r >= 0) {
+      i = (size_t)r / pg;  /* partly done: the rest page by page */
+    } else if (errno == EINVAL || errno == ENOSYS || errno == EPERM || errno == EBADF) {
+      atomic_store_explicit(&pool.guard_mode, GUARD_MADVISE, memory_order_relaxed);
+    }
+    mode = GUARD_MADVISE;
+  }
+  for (; i < n; i++) {
     char *b = base + i * block;
-    int rc = mode == 1 ? madvise(b, pg, MADV_GUARD_INSTALL) : mprotect(b, pg, PROT_NONE);
+    int rc = mode == GUARD_MPROTECT ? mprotect(b, pg, PROT_NONE)
+                                    : madvise(b, pg, MADV_GUARD_INSTALL);
     if (rc != 0) {
       int e = map_error(errno);
-      munmap(base, len);
       return e == KEEL_ESYS ? KEEL_ENOMEM : e;
     }
   }
+  return 0;
+}
+
+/* Records a mapping for keel__stacks_release_all (under pool.lock). */
+static int record_map(char *base, size_t len) {
+  if (pool.nslabs + 1 > pool.cap) {
+    size_t cap = pool.cap ? pool.cap * 2 : 256;
+    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
+    if (!s) return KEEL_ENOMEM;
+    pool.slabs = s;
+    pool.cap = cap;
+  }
+  pool.slabs[2 * pool.nslabs] = base;
+  pool.slabs[2 * pool.nslabs + 1] = (void *)len;
+  pool.nslabs++;
+  return 0;
+}
+
+static char *map_noreserve(size_t len) {
+  char *base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_STACK, -1, 0);
+  if (base == MAP_FAILED) return NULL;
+#ifdef MADV_NOHUGEPAGE
+  madvise(base, len, MADV_NOHUGEPAGE);
+#endif
+  return base;
+}
+
+/* Address room for a slab of len bytes (under pool.lock): carved from the
+ * current reservation with guard-page advice, else a mapping of its own.
+ * *own tells which (an own mapping is unmapped if preparing it fails). */
+static int slab_room(size_t len, char **out, bool *own) {
+  int mode = atomic_load_explicit(&pool.guard_mode, memory_order_relaxed);
+  *own = mode == GUARD_MPROTECT || len > KEEL_CHUNK_BYTES / 4;
+  if (*own) {
+    char *base = map_noreserve(len);
+    if (!base) return map_error(errno);
+    *out = base;
+    return 0;
+  }
+  if ((size_t)(pool.chunk_end - pool.chunk_next) < len) {
+    char *c = map_noreserve(KEEL_CHUNK_BYTES);
+    if (!c) return map_error(errno);
+    int rc = record_map(c, KEEL_CHUNK_BYTES);
+    if (rc) { munmap(c, KEEL_CHUNK_BYTES); return rc; }
+    pool.chunk_next = c;
+    pool.chunk_end = c + KEEL_CHUNK_BYTES;
+  }
+  *out = pool.chunk_next;
+  pool.chunk_next += len;
+  return 0;
+}
+
+/* Prepares the n blocks of a slab at base (guard pages, block headers:
+ * writing a header faults its page in). No lock held. */
+static int slab_prepare(keel_stack_class *cls, char *base, size_t n,
+                        struct keel_task **head, struct keel_task **tail) {
+  size_t pg = keel__page_size();
+  size_t block = cls->block;
+  int rc = install_guards(base, block, n);
+  if (rc) return rc;
   struct keel_task *first = NULL, *last = NULL;
   for (size_t i = n; i-- > 0;) {
     char *b = base + i * block;
@@ -151,43 +245,50 @@ static int slab_prepare(keel_stack_class *cls, char **base_out, size_t *len_out,
     first = t;
     if (!last) last = t;
   }
-  *base_out = base;
-  *len_out = len;
   *head = first;
   *tail = last;
   return 0;
 }
 
 /* Adds a slab to class cls. Called and returns with pool.lock held, but
- * drops it while the slab is prepared. */
+ * drops it while the slab is prepared, so that two threads (a spawner and an
+ * idle worker prefilling) prepare slabs in parallel. */
 static int slab_grow(keel_stack_class *cls) {
   guard_mode_init_locked();
-  if (pool.nslabs + 1 > pool.cap) {
-    size_t cap = pool.cap ? pool.cap * 2 : 256;
-    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
-    if (!s) return KEEL_ENOMEM;
-    pool.slabs = s;
-    pool.cap = cap;
-  }
+  size_t block = cls->block;
+  size_t n = KEEL_SLAB_BYTES / block;
+  if (n < 1) n = 1;
+  if (n > KEEL_SLAB_MAX_BLOCKS) n = KEEL_SLAB_MAX_BLOCKS;
+  size_t len = n * block;
   char *base = NULL;
-  size_t len = 0;
+  bool own = false;
+  int rc = slab_room(len, &base, &own);
+  if (rc) return rc;
+  if (own && (rc = record_map(base, len)) != 0) { munmap(base, len); return rc; }
   struct keel_task *head = NULL, *tail = NULL;
   pthread_mutex_unlock(&pool.lock);
-  int rc = slab_prepare(cls, &base, &len, &head, &tail);
+  rc = slab_prepare(cls, base, n, &head, &tail);
   pthread_mutex_lock(&pool.lock);
-  if (rc) return rc;
-  if (pool.nslabs + 1 > pool.cap) {  /* another grower took the room */
-    size_t cap = pool.cap * 2;
-    void **s = realloc(pool.slabs, cap * 2 * sizeof *s);
-    if (!s) { munmap(base, len); return KEEL_ENOMEM; }
-    pool.slabs = s;
-    pool.cap = cap;
+  if (rc) {
+    /* Nothing half-made: an own mapping goes (with its record, the last
+     * one unless another grower recorded after us: then it stays recorded
+     * and is unmapped at shutdown); carved room is simply left unused. */
+    if (own) {
+      if (pool.slabs[2 * (pool.nslabs - 1)] == base) pool.nslabs--;
+      else for (size_t i = 0; i < pool.nslabs; i++)
+        if (pool.slabs[2 * i] == base) {
+          pool.slabs[2 * i] = pool.slabs[2 * (pool.nslabs - 1)];
+          pool.slabs[2 * i + 1] = pool.slabs[2 * (pool.nslabs - 1) + 1];
+          pool.nslabs--;
+          break;
+        }
+      munmap(base, len);
+    }
+    return rc;
   }
-  pool.slabs[2 * pool.nslabs] = base;
-  pool.slabs[2 * pool.nslabs + 1] = (void *)len;
-  pool.nslabs++;
   tail->next = cls->free;
   cls->free = head;
+  cls->nfree += n;
   return 0;
 }
 
@@ -201,11 +302,8 @@ bool keel__stack_prefill(void) {
   if (!atomic_load_explicit(&prefill_wanted, memory_order_relaxed)) return false;
   pthread_mutex_lock(&pool.lock);
   keel_stack_class *cls = pool.hot;
-  int nfree = 0;
-  for (struct keel_task *t = cls ? cls->free : NULL; t && nfree < KEEL_PREFILL_AHEAD; t = t->next)
-    nfree++;
   bool grew = false;
-  if (!cls || nfree >= KEEL_PREFILL_AHEAD) {
+  if (!cls || cls->nfree >= KEEL_PREFILL_AHEAD) {
     atomic_store_explicit(&prefill_wanted, 0, memory_order_relaxed);
   } else {
     grew = slab_grow(cls) == 0;
@@ -222,6 +320,7 @@ static keel_stack_class *class_for(size_t block) {
   keel_stack_class *c = &pool.classes[pool.nclasses++];
   c->block = block;
   c->free = NULL;
+  c->nfree = 0;
   return c;
 }
 
@@ -234,7 +333,7 @@ static int alloc_single(size_t block, struct keel_task **out) {
   if (base == MAP_FAILED) return map_error(errno);
   guard_mode_init_locked();
   int mode = atomic_load_explicit(&pool.guard_mode, memory_order_relaxed);
-  if ((mode == 2 || madvise(base, pg, MADV_GUARD_INSTALL) != 0) &&
+  if ((mode == GUARD_MPROTECT || madvise(base, pg, MADV_GUARD_INSTALL) != 0) &&
       mprotect(base, pg, PROT_NONE) != 0) {
     int e = map_error(errno);
     munmap(base, block);
@@ -249,15 +348,36 @@ static int alloc_single(size_t block, struct keel_task **out) {
   return 0;
 }
 
+static struct keel_block_cache *cache_slot(keel_worker *w, keel_stack_class *cls) {
+  return &w->cache[(cls - pool.classes) % KEEL_WORKER_CACHES];
+}
+
+/* Returns a cache's blocks to their class (under pool.lock). */
+static void cache_flush_locked(struct keel_block_cache *c) {
+  while (c->head) {
+    struct keel_task *x = c->head;
+    c->head = x->next;
+    x->next = c->cls->free;
+    c->cls->free = x;
+    c->cls->nfree++;
+  }
+  c->n = 0;
+}
+
 int keel__task_alloc(size_t stack_size, struct keel_task **out) {
   size_t block = block_size_for(stack_size);
   keel_worker *w = keel__worker_current();
-  if (w && w->free_tasks && w->free_tasks->map_size == block) {
-    struct keel_task *t = w->free_tasks;
-    w->free_tasks = t->next;
-    w->free_count--;
-    *out = t;
-    return 0;
+  if (w) {
+    for (int i = 0; i < KEEL_WORKER_CACHES; i++) {
+      struct keel_block_cache *c = &w->cache[i];
+      if (c->head && c->cls->block == block) {
+        struct keel_task *t = c->head;
+        c->head = t->next;
+        c->n--;
+        *out = t;
+        return 0;
+      }
+    }
   }
   pthread_mutex_lock(&pool.lock);
   keel_stack_class *cls = class_for(block);
@@ -274,14 +394,21 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
   }
   struct keel_task *t = cls->free;
   cls->free = t->next;
-  /* Refill the worker's cache with a few more of the default size. */
-  if (w && block == block_size_for(keel__rt.default_stack)) {
+  cls->nfree--;
+  /* Refill the worker's cache of this class with a few more. */
+  if (w) {
+    struct keel_block_cache *c = cache_slot(w, cls);
+    if (c->cls != cls) {
+      if (c->cls) cache_flush_locked(c);
+      c->cls = cls;
+    }
     for (int i = 0; i < 32 && cls->free; i++) {
       struct keel_task *x = cls->free;
       cls->free = x->next;
-      x->next = w->free_tasks;
-      w->free_tasks = x;
-      w->free_count++;
+      cls->nfree--;
+      x->next = c->head;
+      c->head = x;
+      c->n++;
     }
   }
   pthread_mutex_unlock(&pool.lock);
@@ -296,24 +423,27 @@ void keel__task_free_block(struct keel_task *t) {
     return;
   }
   keel_worker *w = keel__worker_current();
-  if (w && t->map_size == block_size_for(keel__rt.default_stack) &&
-      w->free_count < KEEL_WORKER_CACHE_MAX) {
-    t->next = w->free_tasks;
-    w->free_tasks = t;
-    w->free_count++;
+  struct keel_block_cache *c = w ? cache_slot(w, t->cls) : NULL;
+  if (c && !c->cls) c->cls = t->cls;  /* a free slot: this class takes it */
+  if (c && c->cls == t->cls && c->n < KEEL_WORKER_CACHE_MAX) {
+    t->next = c->head;
+    c->head = t;
+    c->n++;
     return;
   }
   pthread_mutex_lock(&pool.lock);
   t->next = t->cls->free;
   t->cls->free = t;
-  if (w && w->free_count >= KEEL_WORKER_CACHE_MAX) {
+  t->cls->nfree++;
+  if (c && c->cls == t->cls) {
     /* Give half the worker's cache back so other workers can use it. */
-    while (w->free_count > KEEL_WORKER_CACHE_MAX / 2) {
-      struct keel_task *x = w->free_tasks;
-      w->free_tasks = x->next;
-      w->free_count--;
+    while (c->n > KEEL_WORKER_CACHE_MAX / 2) {
+      struct keel_task *x = c->head;
+      c->head = x->next;
+      c->n--;
       x->next = x->cls->free;
       x->cls->free = x;
+      x->cls->nfree++;
     }
   }
   pthread_mutex_unlock(&pool.lock);
@@ -321,27 +451,27 @@ void keel__task_free_block(struct keel_task *t) {
 
 void keel__stack_worker_drop(keel_worker *w) {
   pthread_mutex_lock(&pool.lock);
-  while (w->free_tasks) {
-    struct keel_task *x = w->free_tasks;
-    w->free_tasks = x->next;
-    x->next = x->cls->free;
-    x->cls->free = x;
+  for (int i = 0; i < KEEL_WORKER_CACHES; i++) {
+    if (w->cache[i].cls) cache_flush_locked(&w->cache[i]);
+    w->cache[i].cls = NULL;
   }
-  w->free_count = 0;
   pthread_mutex_unlock(&pool.lock);
 }
 
 void keel__stacks_release_all(void) {
   pthread_mutex_lock(&pool.lock);
+#if defined(KEEL_SANITIZE_THREAD) || defined(KEEL_SANITIZE_ADDRESS)
   /* Every task has finished: all blocks are on the class free lists. */
   for (int i = 0; i < pool.nclasses; i++)
     for (struct keel_task *t = pool.classes[i].free; t; t = t->next)
       keel__san_task_destroyed(t);
+#endif
   for (size_t i = 0; i < pool.nslabs; i++)
     munmap(pool.slabs[2 * i], (size_t)pool.slabs[2 * i + 1]);
   free(pool.slabs);
   pool.slabs = NULL;
   pool.nslabs = pool.cap = 0;
+  pool.chunk_next = pool.chunk_end = NULL;
   pool.nclasses = 0;
   pool.hot = NULL;
   atomic_store_explicit(&prefill_wanted, 0, memory_order_relaxed);
