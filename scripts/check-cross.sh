@@ -83,6 +83,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "${arm64_pkgs[*]}" ]; then
   echo "${arm64_pkgs[*]}" >"$stamp"
 fi
 
+fetched=$(date +%s)
 echo "== make check: aarch64 ($dir, tests under qemu-aarch64)"
 cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DKEEL_WERROR=ON \
   -DCMAKE_TOOLCHAIN_FILE=cmake/$triple.cmake -DKEEL_CROSS_SYSROOT="$sysroot" >/dev/null
@@ -112,5 +113,5 @@ regex="^($(IFS='|'; echo "${modules[*]}"))/"
 rc=0
 (cd "$dir" && ctest -j "$jobs" --output-on-failure -R "$regex" ${exclude:+-E "$exclude"}) || rc=$?
 end=$(date +%s)
-echo "check-cross: $((end - start)) s in all (tests $((end - built)) s)"
+echo "check-cross: $((end - start)) s in all: packages $((fetched - start)) s, build $((built - fetched)) s, tests $((end - built)) s"
 exit $rc
