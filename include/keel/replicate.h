@@ -241,12 +241,26 @@ typedef struct keel_replicate_options {
    * must live until then. No task or memory is leaked. */
   bool detach;
   void (*on_reaped)(const keel_replicate_report *report, void *user);
+  /* How the initial replicas start. Default (false): as a chain on the
+   * caller's worker: each replica spawns the next just before its handler
+   * runs, and a spawned task runs as soon as its spawner blocks or ends, so
+   * handlers that wait (I/O, channels, timers, their context) all start
+   * within microseconds, without waking another worker or moving the
+   * call's state between cores; an idle worker that is awake may take a
+   * waiting one. A handler that computes without blocking delays the next
+   * start until it blocks, ends, or another worker takes it (the runtime's
+   * monitor wakes one after about a millisecond). true: the caller spawns
+   * every initial replica itself and idle workers are woken to take them
+   * at once (Go's way), for handlers that compute; it costs cross-core
+   * hand-offs on every call. */
+  bool spread;
 } keel_replicate_options;
 
 /* Replicates one request over handlers[0..n) (n >= 1).
  *
  * Policy: the first success wins; its result_size bytes are copied to
- * `result` and the others are canceled through their contexts. A failure the
+ * `result` and the others are canceled through their contexts (by the
+ * winner itself, at once). A failure the
  * caller classifies non-fatal starts the next handler at once; a fatal one
  * ends the call. The caller's ctx (its deadline) spans every attempt. Unless
  * opts->detach, the call returns only after every replica has stopped.

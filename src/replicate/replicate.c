@@ -1,28 +1,50 @@
 /* replicate.c — in-process replicated and hedged requests.
  *
  * One call = one block of memory (struct call, its slots, a copy of the
- * handler list, per-replica stats and result buffers) plus a context (child
- * of the caller's) that every replica's own context hangs from, and an
- * events channel of capacity n.
+ * handler list, per-replica stats and result buffers; on the caller's stack
+ * when the call waits for its replicas) plus a context (child of the
+ * caller's) that every replica's own context hangs from.
+ *
+ * Two ways to wait:
+ *   - quiet (full replication, no hedge, no is_fatal, no detach): nothing a
+ *     replica does needs the caller before every replica has stopped. The
+ *     winner cancels the call's context itself; the caller parks once, on
+ *     the wait group, and is woken once, by the last replica to end;
+ *   - coordinated (the rest): each replica also sends its index on an
+ *     events channel of capacity n, and the caller's loop reacts (starts the
+ *     next handler after a failure, classifies failures, hedges, returns at
+ *     a winner when detached).
+ *
+ * The initial replicas start as a chain: the caller spawns the first, and
+ * each replica spawns the next before it runs its handler. A spawned task
+ * runs next on its spawner's worker, so the burst stays on the caller's
+ * worker (no queue, no wake of another worker, no state bounced between
+ * cores); a replica whose handler blocks lets the next one start at once,
+ * and an idle worker may still take a waiting one. opts.spread starts them
+ * all from the caller instead (Go's way: idle workers are woken to take
+ * them), for handlers that compute without blocking.
  *
  * Invariants:
- *   - each started replica sends its index on `events` exactly once and
- *     never blocks doing so (capacity n); then, as its very last act, it
- *     marks the wait group done: after that it touches nothing of the call;
+ *   - each started replica ends with finish(): (coordinated) one send of its
+ *     index on `events`, which never blocks (capacity n, one send per slot),
+ *     then, as its very last act, done on the wait group: after that it
+ *     touches nothing of the call. A slot that could not start is finished
+ *     the same way by whoever tried to start it;
+ *   - the wait group counts every slot handed to a starter (the chain's
+ *     slots are counted before the first spawn);
  *   - `winner` goes NONE -> index (a replica's success claims it) or
- *     NONE -> CLOSED (the coordinator ends the call without a winner); it
- *     never changes again. Only the claimer's result buffer is copied out; a
- *     replica that succeeds and loses the claim discards its own buffer;
- *   - a slot's fields are written by its replica before the send on
- *     `events` and read by the coordinator (or reaper) only after receiving
- *     that index or waiting for the wait group, which orders them;
+ *     NONE -> CLOSED (the call ends without a winner); it never changes
+ *     again. Only the claimer's result buffer is copied out; a replica that
+ *     succeeds and loses the claim discards its own buffer;
+ *   - a slot's fields are written by its replica (or its starter) before its
+ *     finish() and read by the caller (or reaper) only after receiving its
+ *     index or waiting for the wait group, which orders them;
  *   - a replica makes its own context (a child of the call's) when it
- *     starts, on its own worker, and releases it before it reports;
+ *     starts, on its own worker, and releases it before it finishes;
  *   - the call's memory is freed by whoever waits for the wait group: the
  *     caller, or (detach) the reaper task; never while a replica runs. */
 #include <stdalign.h>
 #include <stdatomic.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,17 +65,19 @@ struct slot {
   keel_err *err;         /* a failure's error, owned */
   int state;
   bool hedge;
-  bool seen;             /* the coordinator received its event (or joined it) */
+  bool nostart;          /* its task could not be spawned */
+  bool seen;             /* the caller received its event (or joined it) */
   int64_t started, ended;
   char defname[24];
 };
 
 struct call {
   keel_ctx *ctx;
-  keel_chan *events;
+  keel_chan *events;     /* coordinated calls only; NULL when quiet */
   keel_waitgroup wg;     /* one per started replica */
   _Atomic size_t winner;
   size_t n;
+  size_t chain_end;      /* the chain starts slots [0, chain_end) */
   keel_replicate_options o;
   keel_replicate_handler *handlers;
   struct slot *slots;
@@ -84,7 +108,10 @@ static struct call *call_alloc(size_t n, size_t result_size, void *local) {
   size_t total = off_buffers + n * each;
   char *m;
   if (local && total <= LOCAL_CALL_BYTES) {
-    m = memset(local, 0, total);
+    /* Stats are filled whole before they are read: no need to zero them. */
+    memset(local, 0, off_stats);
+    if (result_size) memset(local + off_buffers, 0, n * each);
+    m = local;
   } else {
     m = calloc(1, total);
     if (!m) return NULL;
@@ -109,21 +136,76 @@ static void call_free(struct call *c) {
   if (c->heap) free(c);
 }
 
+/* "#<i>" for an unnamed handler, without snprintf's cost. */
+static void default_name(char *buf, size_t i) {
+  char digits[24];
+  size_t k = 0;
+  do {
+    digits[k++] = (char)('0' + i % 10);
+    i /= 10;
+  } while (i);
+  *buf++ = '#';
+  while (k) *buf++ = digits[--k];
+  *buf = '\0';
+}
+
+/* A slot's last act: tell the caller (coordinated calls), then leave the
+ * wait group. After the done, s and c may be freed at any moment. */
+static void finish(struct call *c, struct slot *s) {
+  if (c->events) {
+    size_t idx = s->r.index;
+    /* Capacity n and one send per slot: this never blocks. */
+    (void)keel_chan_send(c->events, &idx, KEEL_FOREVER);
+  }
+  keel_waitgroup_done(&c->wg);
+}
+
+static void replica_main(void *p);
+
+/* Starts slot i, or, when its task cannot be spawned, finishes it as a
+ * failure (non-fatal, with the spawn's code) and tries the next slot while
+ * i < end. Each slot tried is already counted in the wait group. */
+static void start_from(struct call *c, size_t i, size_t end) {
+  for (; i < end; i++) {
+    struct slot *s = &c->slots[i];
+    if (c->timed) s->started = keel_now();
+    /* Unnamed handlers spawn without options: naming a task copies the name. */
+    keel_task_options to = {.name = s->r.name};
+    int rc = keel_task_spawn(NULL, replica_main, s,
+                             c->handlers[i].name ? &to : NULL);
+    if (rc == 0) return;
+    s->ended = s->started;
+    s->state = KEEL_REPLICA_FAILED;
+    s->nostart = true;
+    s->err = keel_err_new("replicate", rc, "replica %s could not start: %s",
+                          s->r.name, keel_strerror(rc));
+    finish(c, s);
+  }
+}
+
 static void replica_main(void *p) {
   struct slot *s = p;
   struct call *c = s->call;
+  size_t i = s->r.index;
+  /* The chain: start the next one first, so it runs as soon as this one
+   * blocks or ends (or another worker takes it). */
+  if (i + 1 < c->chain_end) start_from(c, i + 1, c->chain_end);
   keel_err *e;
   int rc = keel_ctx_with_cancel(c->ctx, &s->r.ctx);
   if (rc == 0)
-    e = c->handlers[s->r.index].fn(&s->r);
+    e = c->handlers[i].fn(&s->r);
   else
     e = keel_err_new("replicate", rc, "replica %s has no context: %s",
                      s->r.name, keel_strerror(rc));
   if (c->timed) s->ended = keel_now();
   if (!e) {
+    /* A success after the call's context ended (another won, or the
+     * caller's ended) is too late: it cannot claim. */
     size_t none = WINNER_NONE;
-    if (atomic_compare_exchange_strong(&c->winner, &none, s->r.index)) {
+    if (keel_ctx_err(c->ctx) == 0 &&
+        atomic_compare_exchange_strong(&c->winner, &none, i)) {
       s->state = KEEL_REPLICA_WON;
+      keel_ctx_cancel(c->ctx);     /* tell the others at once */
     } else {
       s->state = KEEL_REPLICA_LOST;
       if (c->o.discard && c->o.result_size) c->o.discard(s->r.result, c->o.user);
@@ -135,36 +217,19 @@ static void replica_main(void *p) {
   }
   keel_ctx_release(s->r.ctx);
   s->r.ctx = NULL;
-  size_t idx = s->r.index;
-  /* Capacity n and one send per replica: this never blocks. */
-  (void)keel_chan_send(c->events, &idx, KEEL_FOREVER);
-  keel_waitgroup_done(&c->wg);
+  finish(c, s);
 }
 
-/* Starts handler c->next. On failure to start, the slot is marked failed
- * (its error says why) and the caller treats it as a non-fatal failure. */
-static bool start_next(struct call *c, bool hedge) {
+/* Coordinated calls: starts handler c->next (a hedge, a replacement after a
+ * failure, or the primary). A spawn failure reaches the loop as an event. */
+static void start_next(struct call *c, bool hedge) {
   struct slot *s = &c->slots[c->next++];
   c->started++;
+  c->running++;
   s->hedge = hedge;
   if (hedge) c->hedges++;
-  if (c->timed) s->started = keel_now();
   keel_waitgroup_add(&c->wg, 1);
-  /* Unnamed handlers spawn without options: naming a task copies the name. */
-  keel_task_options to = {.name = s->r.name};
-  int rc = keel_task_spawn(NULL, replica_main, s,
-                           c->handlers[s->r.index].name ? &to : NULL);
-  if (rc == 0) {
-    c->running++;
-    return true;
-  }
-  keel_waitgroup_done(&c->wg);
-  s->ended = s->started;
-  s->state = KEEL_REPLICA_FAILED;
-  s->err = keel_err_new("replicate", rc, "replica %s could not start: %s",
-                        s->r.name, keel_strerror(rc));
-  c->failed++;
-  return false;
+  start_from(c, s->r.index, s->r.index + 1);
 }
 
 /* Only slots marked seen are read: the others may still be running. */
@@ -263,21 +328,31 @@ static bool is_fatal(struct call *c, struct slot *s) {
   return c->o.is_fatal && c->o.is_fatal(s->err, c->o.user);
 }
 
+/* Starts the initial replicas: as a chain (see the top of the file), or,
+ * spread, all from the caller, so idle workers take them at once. */
+static void start_chain(struct call *c, size_t initial) {
+  c->next = c->started = c->running = initial;
+  keel_waitgroup_add(&c->wg, (int64_t)initial);
+  if (c->o.spread) {
+    for (size_t i = 0; i < initial; i++) start_from(c, i, i + 1);
+  } else {
+    c->chain_end = initial;
+    start_from(c, 0, initial);
+  }
+}
+
 /* The coordinator's loop: until a winner, a fatal failure, every replica
  * failed, or the caller's context ended. */
-static void coordinate(struct call *c, size_t initial, size_t max_running,
-                       int64_t delay) {
+static void coordinate(struct call *c, size_t max_running, int64_t delay) {
   int64_t next_hedge = KEEL_FOREVER;
   if (c->o.hedge && delay != KEEL_FOREVER && c->n > 1) {
     next_hedge = delay > KEEL_FOREVER - c->start ? KEEL_FOREVER : c->start + delay;
   }
-  for (size_t i = 0; i < initial && c->next < c->n; i++) (void)start_next(c, false);
-
   for (;;) {
     if (atomic_load(&c->winner) != WINNER_NONE) return;
     if (c->running == 0) {
       if (c->next >= c->n) return;               /* every replica failed */
-      (void)start_next(c, false);                /* replace failed starts */
+      start_next(c, false);
       continue;
     }
     size_t idx = 0;
@@ -290,6 +365,8 @@ static void coordinate(struct call *c, size_t initial, size_t max_running,
       c->slots[idx].seen = true;
       c->running--;
     }
+    /* The winner cancels the call's context itself: check for one first. */
+    if (atomic_load(&c->winner) != WINNER_NONE) return;
     if (r == 1 || keel_ctx_err(c->ctx)) {
       c->ctx_code = keel_ctx_err(c->ctx);
       if (c->ctx_code == 0) c->ctx_code = KEEL_ECANCELED;
@@ -299,7 +376,7 @@ static void coordinate(struct call *c, size_t initial, size_t max_running,
       int64_t now = keel_now();
       if (c->next < c->n && c->running < max_running &&
           keel_hedge_allow_at(c->o.hedge, now)) {
-        (void)start_next(c, true);
+        start_next(c, true);
         next_hedge = delay > KEEL_FOREVER - now ? KEEL_FOREVER : now + delay;
       } else {
         next_hedge = KEEL_FOREVER;   /* no copies left, at the cap, or no budget */
@@ -311,17 +388,29 @@ static void coordinate(struct call *c, size_t initial, size_t max_running,
       return;
     }
     struct slot *s = &c->slots[idx];
-    if (s->state == KEEL_REPLICA_WON) return;
     if (s->state == KEEL_REPLICA_FAILED || s->state == KEEL_REPLICA_CANCELED) {
       s->state = KEEL_REPLICA_FAILED;
       c->failed++;
-      if (is_fatal(c, s)) {
+      if (!s->nostart && is_fatal(c, s)) {
         c->fatal = idx;
         return;
       }
-      if (c->next < c->n) (void)start_next(c, false);
+      if (c->next < c->n) start_next(c, false);
     }
   }
+}
+
+/* A quiet call ended without a winner: if a replica stopped because its
+ * context was done, or succeeded too late, the caller's context ended
+ * first, and its code is the call's. */
+static void quiet_ctx_code(struct call *c) {
+  for (size_t i = 0; i < c->next; i++)
+    if (c->slots[i].state == KEEL_REPLICA_CANCELED ||
+        c->slots[i].state == KEEL_REPLICA_LOST) {
+      c->ctx_code = keel_ctx_err(c->ctx);
+      if (c->ctx_code == 0) c->ctx_code = KEEL_ECANCELED;
+      return;
+    }
 }
 
 int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
@@ -336,6 +425,11 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
     if (!handlers[i].fn) return KEEL_EINVAL;
   if (!ctx) ctx = keel_ctx_background();
 
+  size_t initial = o.initial == 0 || o.initial > n ? n : o.initial;
+  if (o.hedge) initial = 1;
+  /* Quiet: nothing needs the caller before every replica has stopped. */
+  bool quiet = initial == n && !o.hedge && !o.is_fatal && !o.detach;
+
   alignas(max_align_t) char local[LOCAL_CALL_BYTES];
   struct call *c = call_alloc(n, o.result_size, o.detach ? NULL : local);
   if (!c) return KEEL_ENOMEM;
@@ -346,7 +440,7 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
   keel_waitgroup_init(&c->wg);
   memcpy(c->handlers, handlers, n * sizeof *handlers);
   int rc = keel_ctx_with_cancel(ctx, &c->ctx);
-  if (rc == 0) rc = keel_chan_make(&c->events, sizeof(size_t), n);
+  if (rc == 0 && !quiet) rc = keel_chan_make(&c->events, sizeof(size_t), n);
   if (rc < 0) {
     call_free(c);
     return rc;
@@ -360,24 +454,27 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
     if (handlers[i].name) {
       s->r.name = handlers[i].name;
     } else {
-      snprintf(s->defname, sizeof s->defname, "#%zu", i);
+      default_name(s->defname, i);
       s->r.name = s->defname;
     }
   }
 
   c->timed = report || o.hedge || (o.detach && o.on_reaped);
   c->start = c->timed ? keel_now() : 0;
-  size_t initial = o.initial == 0 || o.initial > n ? n : o.initial;
   size_t max_running = n;
   int64_t delay = KEEL_FOREVER;
   if (o.hedge) {
     keel_hedge_begin_at(o.hedge, c->start);
     delay = keel_hedge_delay_at(o.hedge, c->start);
-    initial = 1;
     max_running = keel_hedge_max_copies(o.hedge);
     if (max_running < 1) max_running = 1;
   }
-  coordinate(c, initial, max_running, delay);
+  start_chain(c, initial);
+  if (quiet) {
+    join_all(c);                       /* one wake: the last replica's */
+  } else {
+    coordinate(c, max_running, delay);
+  }
 
   /* End the call: no late winner after this, and every replica is told. */
   size_t none = WINNER_NONE;
@@ -385,6 +482,7 @@ int keel_replicate(keel_ctx *ctx, const keel_replicate_handler *handlers,
   size_t w = atomic_load(&c->winner);
   c->stopped_at = c->timed ? keel_now() : 0;
   keel_ctx_cancel(c->ctx);
+  if (quiet && w >= n) quiet_ctx_code(c);
 
   if (w < n) {
     if (o.result_size) memcpy(result, c->slots[w].r.result, o.result_size);

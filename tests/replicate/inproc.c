@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "replicate_test.h"
+#include "keel_test_tasks.h"
 #include "keel/chan.h"
 #include "keel/ctx.h"
 #include "keel/replicate.h"
@@ -15,13 +16,9 @@
 #define MS KEEL_MILLISECOND
 
 /* keel_replicate returns once every replica has stopped (its wait group);
- * the runtime then frees each finished task a moment later. Wait for the
- * count to come back, with a bound, so a leaked task fails the test. */
-static size_t tasks_settle(size_t base) {
-  int64_t until = keel_deadline_in(10 * KEEL_SECOND);
-  while (keel_task_count() > base && keel_now() < until) keel_sleep(50 * KEEL_MICROSECOND);
-  return keel_task_count();
-}
+ * the runtime then frees each finished task a moment later: the count is
+ * awaited, with a bound, so a leaked task fails the test. */
+#define SETTLED(base) kt_tasks_settle((base), 10 * KEEL_SECOND)
 
 /* arg: a behaviour. */
 enum { ANSWER, STALL, FAIL_UNAVAILABLE, FAIL_LIMIT, FAIL_FATAL };
@@ -68,7 +65,7 @@ KT_TEST(first_success_wins_and_losers_end) {
   KT_CHECK_EQ(v, 102);
   KT_CHECK_EQ(rep.winner, 2);
   KT_CHECK_EQ(rep.started, 4);
-  KT_CHECK_EQ(tasks_settle(base), base);      /* every replica task ended */
+  KT_CHECK(SETTLED(base));      /* every replica task ended */
   for (int i = 0; i < 4; i++) {
     if (i == 2) {
       KT_CHECK_EQ(st[i].state, KEEL_REPLICA_WON);
@@ -123,7 +120,7 @@ KT_TEST(fatal_failure_ends_the_call) {
   KT_CHECK(keel_err_has_code(err, KEEL_EPROTO));
   KT_CHECK_EQ(st[0].state, KEEL_REPLICA_CANCELED);
   KT_CHECK_EQ(st[2].state, KEEL_REPLICA_IDLE);   /* not started after a fatal one */
-  KT_CHECK_EQ(tasks_settle(base), base);
+  KT_CHECK(SETTLED(base));
   keel_err_release(err);
 }
 
@@ -181,7 +178,7 @@ KT_TEST(caller_cancel_stops_everything) {
   keel_err *err = NULL;
   KT_CHECK_EQ(keel_replicate(ctx, hs, 2, NULL, NULL, NULL, &err), KEEL_ECANCELED);
   KT_CHECK(keel_err_has_code(err, KEEL_ECANCELED));
-  KT_CHECK_EQ(tasks_settle(base), base);
+  KT_CHECK(SETTLED(base));
   keel_err_release(err);
   keel_ctx_release(ctx);
 }
@@ -301,7 +298,7 @@ KT_TEST(detached_call_returns_at_once_and_reaps_later) {
   KT_CHECK_EQ(r.states[0], KEEL_REPLICA_CANCELED);
   KT_CHECK_EQ(r.states[2], KEEL_REPLICA_CANCELED);
   /* the reaper task itself ends right after on_reaped returns */
-  KT_CHECK_EQ(tasks_settle(base), base);
+  KT_CHECK(SETTLED(base));
   keel_chan_release(r.done);
 }
 
@@ -435,8 +432,137 @@ KT_TEST(stress_concurrent_calls) {
   KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
   KT_CHECK_EQ(atomic_load(&bad), 0);
   /* detached calls reap in the background */
-  KT_CHECK_EQ(tasks_settle(base), base);
+  KT_CHECK(SETTLED(base));
   keel_hedge_free(h);
+}
+
+/* The default start is a chain (each replica spawns the next); spread
+ * starts every replica from the caller. Both start all of them, whatever
+ * blocks, and end every task; a list too long for the caller's stack block
+ * takes the heap path. */
+static void check_many(bool spread, size_t n) {
+  size_t base = keel_task_count();
+  keel_replicate_handler *hs = calloc(n, sizeof *hs);
+  keel_replica_stat *st = calloc(n, sizeof *st);
+  KT_CHECK(hs && st);
+  if (!hs || !st) {
+    free(hs);
+    free(st);
+    return;
+  }
+  /* every replica blocks until canceled, except the last, which answers:
+   * the chain must go past every blocked one */
+  for (size_t i = 0; i < n; i++) hs[i] = (keel_replicate_handler)H(STALL);
+  hs[n - 1] = (keel_replicate_handler)H(ANSWER);
+  keel_replicate_report rep = {.replicas = st};
+  keel_replicate_options o = {.result_size = sizeof(int), .spread = spread};
+  int v = 0;
+  KT_CHECK_EQ(keel_replicate(NULL, hs, n, &o, &v, &rep, NULL), 0);
+  KT_CHECK_EQ(v, 100 + (int)(n - 1));
+  KT_CHECK_EQ(rep.winner, n - 1);
+  KT_CHECK_EQ(rep.started, n);
+  for (size_t i = 0; i + 1 < n; i++) {
+    KT_CHECK_EQ(st[i].state, KEEL_REPLICA_CANCELED);
+    KT_CHECK(st[i].start >= 0);
+  }
+  KT_CHECK(SETTLED(base));
+  /* and all answering at once: one winner, the others lost */
+  for (size_t i = 0; i < n; i++) hs[i] = (keel_replicate_handler)H(ANSWER);
+  KT_CHECK_EQ(keel_replicate(NULL, hs, n, &o, &v, &rep, NULL), 0);
+  KT_CHECK(rep.winner < n);
+  KT_CHECK_EQ(v, 100 + (int)rep.winner);
+  size_t won = 0, lost = 0;
+  for (size_t i = 0; i < n; i++) {
+    won += st[i].state == KEEL_REPLICA_WON;
+    lost += st[i].state == KEEL_REPLICA_LOST;
+  }
+  KT_CHECK_EQ(won, 1);
+  KT_CHECK_EQ(lost, n - 1);
+  KT_CHECK(SETTLED(base));
+  free(hs);
+  free(st);
+}
+
+KT_TEST(chain_and_spread_start_every_replica) {
+  check_many(false, 4);
+  check_many(true, 4);
+  check_many(false, 64);     /* beyond the on-stack block */
+  check_many(true, 64);
+}
+
+/* Full replication waits quietly (one wake when the last replica ends):
+ * the caller's deadline still ends it, and stalled replicas are canceled. */
+KT_TEST(quiet_call_ends_at_the_callers_deadline) {
+  size_t base = keel_task_count();
+  keel_replicate_handler hs[] = {H(STALL), H(FAIL_UNAVAILABLE), H(STALL)};
+  keel_ctx *ctx;
+  KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 20 * MS, &ctx), 0);
+  keel_replica_stat st[3];
+  keel_replicate_report rep = {.replicas = st};
+  keel_err *err = NULL;
+  int64_t t0 = keel_now();
+  KT_CHECK_EQ(keel_replicate(ctx, hs, 3, NULL, NULL, &rep, &err), KEEL_EDEADLINE);
+  KT_CHECK(keel_now() - t0 >= 20 * MS);
+  KT_CHECK(keel_err_has_code(err, KEEL_EDEADLINE));
+  KT_CHECK(keel_err_has_code(err, KEEL_EUNAVAILABLE));   /* the failure so far */
+  KT_CHECK_EQ(rep.winner, KEEL_REPLICATE_NONE);
+  KT_CHECK_EQ(st[0].state, KEEL_REPLICA_CANCELED);
+  KT_CHECK_EQ(st[0].code, KEEL_EDEADLINE);
+  KT_CHECK_EQ(st[1].state, KEEL_REPLICA_FAILED);
+  KT_CHECK_EQ(rep.failed, 1);
+  KT_CHECK(SETTLED(base));
+  keel_err_release(err);
+  keel_ctx_release(ctx);
+}
+
+/* A handler that ignores its context and answers after the caller's
+ * context ended answers too late: it does not win. */
+struct late { keel_ctx *ctx; keel_chan *gate; };
+
+static keel_err *deaf(keel_replica *r) {
+  struct late *l = r->arg;
+  keel_chan_recv(l->gate, NULL, KEEL_FOREVER);      /* ignores r->ctx */
+  return NULL;
+}
+
+static void cancel_then_open(void *p) {
+  struct late *l = p;
+  keel_ctx_cancel(l->ctx);
+  keel_chan_close(l->gate);
+}
+
+KT_TEST(success_after_the_callers_context_ended_does_not_win) {
+  struct late l;
+  KT_CHECK_EQ(keel_ctx_with_cancel(keel_ctx_background(), &l.ctx), 0);
+  KT_CHECK_EQ(keel_chan_make(&l.gate, 0, 0), 0);
+  keel_replicate_handler hs[] = {{deaf, &l, "deaf"}, {deaf, &l, "deaf too"}};
+  keel_replica_stat st[2];
+  keel_replicate_report rep = {.replicas = st};
+  keel_err *err = NULL;
+  KT_CHECK_EQ(keel_task_spawn(NULL, cancel_then_open, &l, NULL), 0);
+  KT_CHECK_EQ(keel_replicate(l.ctx, hs, 2, NULL, NULL, &rep, &err), KEEL_ECANCELED);
+  KT_CHECK(keel_err_has_code(err, KEEL_ECANCELED));
+  KT_CHECK_EQ(rep.winner, KEEL_REPLICATE_NONE);
+  KT_CHECK_EQ(st[0].state, KEEL_REPLICA_LOST);
+  KT_CHECK_EQ(st[1].state, KEEL_REPLICA_LOST);
+  keel_err_release(err);
+  keel_chan_release(l.gate);
+  keel_ctx_release(l.ctx);
+}
+
+/* Unnamed handlers are "#<index>". */
+static keel_err *echo_name(keel_replica *r) {
+  snprintf(r->result, r->result_size, "%s", r->name);
+  return r->index == 12 ? NULL : keel_err_new("test", KEEL_EUNAVAILABLE, "no");
+}
+
+KT_TEST(unnamed_handlers_are_numbered) {
+  keel_replicate_handler hs[13];
+  for (int i = 0; i < 13; i++) hs[i] = (keel_replicate_handler){echo_name, NULL, NULL};
+  char name[16] = "";
+  keel_replicate_options o = {.result_size = sizeof name};
+  KT_CHECK_EQ(keel_replicate(NULL, hs, 13, &o, name, NULL, NULL), 0);
+  KT_CHECK_STR(name, "#12");
 }
 
 KT_MAIN()
