@@ -267,6 +267,9 @@ void keel__stack_thread_fini(keel_worker *w);
 void keel__stack_worker_drop(keel_worker *w);  /* its cached blocks -> pool */
 /* Idle workers: prepare one slab ahead of a spawn burst. True if it did. */
 bool keel__stack_prefill(void);
+bool keel__stack_prefill_pending(void);
+/* Wakes an idle worker (if none is spinning) to look for work (sched.c). */
+void keel__sched_wake_idle(void);
 size_t keel__page_size(void);
 
 /* Netpoller and offload (netpoll.c, offload.c). */

@@ -250,6 +250,8 @@ static void wakep(void) {
   keel__futex_wake(&w->park_word, 1);
 }
 
+void keel__sched_wake_idle(void) { wakep(); }
+
 static bool any_work(void) {
   keel_rt *rt = &keel__rt;
   if (atomic_load_explicit(&rt->gq_size, memory_order_seq_cst) != 0) return true;
@@ -443,11 +445,12 @@ static struct keel_task *find_runnable(keel_worker *w) {
       }
       if ((t = try_steal(w))) return t;
       if ((t = gq_get(w, KEEL_RUNQ_SIZE / 2))) return t;
+      /* Nothing to run: help a spawn burst by preparing stacks ahead. */
+      if (keel__stack_prefill()) continue;
       /* A short bounded spin before sleeping: work that shows up within
        * KEEL_SPIN_NS is taken without a futex round trip (and, since we
        * count as spinning, producers do not issue futex wakes meanwhile). */
-      /* Nothing to run: help a spawn burst by preparing stacks ahead. */
-      if (keel__stack_prefill()) continue;
+      bool again = false;
       int64_t until = keel_now() + KEEL_SPIN_NS;
       do {
         for (int k = 0; k < 64; k++) keel__cpu_relax();
@@ -458,7 +461,9 @@ static struct keel_task *find_runnable(keel_worker *w) {
           keel_worker *v = &rt->workers[i];
           if (v != w && !runq_empty(v) && (t = runq_steal(w, v, false))) return t;
         }
+        if (keel__stack_prefill_pending()) { again = true; break; }
       } while (keel_now() < until);
+      if (again) continue;
     }
     /* Go idle: publish, stop spinning, re-check everything, then sleep. */
     atomic_store_explicit(&w->park_word, 0, memory_order_relaxed);

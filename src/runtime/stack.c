@@ -292,11 +292,16 @@ static int slab_grow(keel_stack_class *cls) {
   return 0;
 }
 
-/* Prefill: after a spawn had to grow a class (a burst of spawns), idle
- * workers prepare slabs of that class ahead of demand, up to
- * KEEL_PREFILL_AHEAD free blocks, in parallel with the spawner. */
-#define KEEL_PREFILL_AHEAD 256
+/* Prefill: when a spawn has to grow a class (a burst of spawns), it wakes
+ * an idle worker, and idle workers prepare slabs of that class ahead of
+ * demand, up to KEEL_PREFILL_AHEAD free blocks (4 MiB of touched pages at
+ * most are left over when the burst ends), in parallel with the spawner. */
+#define KEEL_PREFILL_AHEAD 1024
 static _Atomic int prefill_wanted;
+
+bool keel__stack_prefill_pending(void) {
+  return atomic_load_explicit(&prefill_wanted, memory_order_relaxed) != 0;
+}
 
 bool keel__stack_prefill(void) {
   if (!atomic_load_explicit(&prefill_wanted, memory_order_relaxed)) return false;
@@ -387,10 +392,12 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
     return rc;
   }
   while (!cls->free) {  /* (another thread may take what we grew) */
+    /* A burst: have an idle worker prepare slabs while we prepare one. */
+    pool.hot = cls;
+    if (!atomic_exchange_explicit(&prefill_wanted, 1, memory_order_relaxed))
+      keel__sched_wake_idle();
     int rc = slab_grow(cls);
     if (rc) { pthread_mutex_unlock(&pool.lock); return rc; }
-    pool.hot = cls;
-    atomic_store_explicit(&prefill_wanted, 1, memory_order_relaxed);
   }
   struct keel_task *t = cls->free;
   cls->free = t->next;
