@@ -39,8 +39,11 @@
  *   - a slot's fields are written by its replica (or its starter) before its
  *     finish() and read by the caller (or reaper) only after receiving its
  *     index or waiting for the wait group, which orders them;
- *   - a replica makes its own context (a child of the call's) when it
- *     starts, on its own worker, and releases it before it finishes;
+ *   - a replica makes its own context when it starts, on its own worker,
+ *     and releases it before it finishes. It is a value context below the
+ *     call's: every replica is told at once by one cancel of the call's
+ *     context (which has no children to walk), and shares its done channel;
+ *     no replica is ever canceled alone;
  *   - the call's memory is freed by whoever waits for the wait group: the
  *     caller, or (detach) the reaper task; never while a replica runs. */
 #include <stdalign.h>
@@ -53,6 +56,9 @@
 #include "keel/replicate.h"
 #include "keel/task.h"
 #include "replicate/replicate_internal.h"
+
+/* The key of the value each replica's context carries: its keel_replica. */
+static const char replica_key;
 
 #define WINNER_NONE ((size_t)-1)
 #define WINNER_CLOSED ((size_t)-2)
@@ -191,7 +197,9 @@ static void replica_main(void *p) {
    * blocks or ends (or another worker takes it). */
   if (i + 1 < c->chain_end) start_from(c, i + 1, c->chain_end);
   keel_err *e;
-  int rc = keel_ctx_with_cancel(c->ctx, &s->r.ctx);
+  /* Its own context: a value child of the call's (no lock, no link, no
+   * token of its own; canceled with the call's), carrying the replica. */
+  int rc = keel_ctx_with_value(c->ctx, &replica_key, &s->r, &s->r.ctx);
   if (rc == 0)
     e = c->handlers[i].fn(&s->r);
   else
