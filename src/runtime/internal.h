@@ -188,6 +188,14 @@ typedef struct keel_worker {
 #endif
 } keel_worker;
 
+/* A piece of the global run queue: tasks[head..tail) in FIFO order. */
+#define KEEL_GQ_SEG 252u
+typedef struct keel_gq_seg {
+  struct keel_gq_seg *next;
+  uint32_t head, tail;
+  struct keel_task *tasks[KEEL_GQ_SEG];
+} keel_gq_seg;
+
 /* The runtime's global state (one per process). */
 typedef struct keel_rt {
   pthread_mutex_t life_lock;      /* start/shutdown */
@@ -196,8 +204,12 @@ typedef struct keel_rt {
   size_t default_stack;
   keel_worker *workers;
 
-  /* global run queue */
+  /* global run queue (under gq_lock): arrays of task pointers, so that
+   * queueing and dequeueing never touch the tasks themselves (a million
+   * tasks are a million pages); a list linked through the tasks takes what
+   * finds no array when memory runs out. */
   pthread_mutex_t gq_lock;
+  struct keel_gq_seg *gq_first, *gq_last, *gq_spare;
   struct keel_task *gq_head, *gq_tail;
   _Atomic uint32_t gq_size;
 

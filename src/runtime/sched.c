@@ -14,7 +14,10 @@
  *     stealers take from head with a CAS; overflow moves half to the global
  *     queue;
  *   - the global queue (mutex) for tasks made ready outside a worker, and
- *     checked every 61 schedules for fairness.
+ *     checked every 61 schedules for fairness. It holds arrays of task
+ *     pointers (pieces of 252, malloc'd, one spare kept), so moving tasks
+ *     through it touches no task; when malloc fails, tasks are linked
+ *     through their `next` instead (FIFO order may then mix).
  *
  * Waking idle workers (Go's wakep/spinning protocol): when work is queued
  * where another worker could take it (ring or global queue), and no worker is
@@ -65,18 +68,88 @@ _Atomic int keel__fence_word;
 
 /* ---- the global queue -------------------------------------------------------- */
 
-static void gq_push_list(struct keel_task *head, struct keel_task *tail,
-                         uint32_t n) {
+/* Appends n tasks (under gq_lock). */
+static void gq_append_locked(struct keel_task *const *ts, uint32_t n) {
   keel_rt *rt = &keel__rt;
-  tail->next = NULL;
+  uint32_t i = 0;
+  while (i < n) {
+    keel_gq_seg *seg = rt->gq_last;
+    if (!seg || seg->tail == KEEL_GQ_SEG) {
+      seg = rt->gq_spare;
+      if (seg) rt->gq_spare = NULL;
+      else seg = malloc(sizeof *seg);
+      if (!seg) break;
+      seg->next = NULL;
+      seg->head = seg->tail = 0;
+      if (rt->gq_last) rt->gq_last->next = seg; else rt->gq_first = seg;
+      rt->gq_last = seg;
+    }
+    uint32_t m = KEEL_GQ_SEG - seg->tail;
+    if (m > n - i) m = n - i;
+    memcpy(&seg->tasks[seg->tail], &ts[i], m * sizeof ts[0]);
+    seg->tail += m;
+    i += m;
+  }
+  for (; i < n; i++) {  /* out of memory: link the rest through the tasks */
+    struct keel_task *t = ts[i];
+    t->next = NULL;
+    if (rt->gq_tail) rt->gq_tail->next = t; else rt->gq_head = t;
+    rt->gq_tail = t;
+  }
+}
+
+static void gq_push_array(struct keel_task *const *ts, uint32_t n) {
+  keel_rt *rt = &keel__rt;
   pthread_mutex_lock(&rt->gq_lock);
-  if (rt->gq_tail) rt->gq_tail->next = head; else rt->gq_head = head;
-  rt->gq_tail = tail;
+  gq_append_locked(ts, n);
   atomic_fetch_add_explicit(&rt->gq_size, n, memory_order_seq_cst);
   pthread_mutex_unlock(&rt->gq_lock);
 }
 
-static void gq_push(struct keel_task *t) { gq_push_list(t, t, 1); }
+static void gq_push(struct keel_task *t) { gq_push_array(&t, 1); }
+
+/* Takes up to n tasks in FIFO order into out (under gq_lock); returns how
+ * many. An emptied piece is kept as the spare, or freed after the unlock
+ * (*drop). */
+static uint32_t gq_take_locked(struct keel_task **out, uint32_t n,
+                               keel_gq_seg **drop) {
+  keel_rt *rt = &keel__rt;
+  uint32_t got = 0;
+  while (got < n && rt->gq_first) {
+    keel_gq_seg *seg = rt->gq_first;
+    uint32_t m = seg->tail - seg->head;
+    if (m > n - got) m = n - got;
+    memcpy(&out[got], &seg->tasks[seg->head], m * sizeof out[0]);
+    seg->head += m;
+    got += m;
+    if (seg->head == seg->tail) {
+      rt->gq_first = seg->next;
+      if (!rt->gq_first) rt->gq_last = NULL;
+      if (!rt->gq_spare) {
+        seg->next = NULL;
+        rt->gq_spare = seg;
+      } else {
+        seg->next = *drop;
+        *drop = seg;
+      }
+    }
+  }
+  while (got < n && rt->gq_head) {
+    struct keel_task *t = rt->gq_head;
+    rt->gq_head = t->next;
+    if (!rt->gq_head) rt->gq_tail = NULL;
+    out[got++] = t;
+  }
+  return got;
+}
+
+static void gq_free_segs(keel_gq_seg *s) {
+  while (s) {
+    keel_gq_seg *next = s->next;
+    free(s);
+    s = next;
+  }
+}
 
 static bool runq_put_local(keel_worker *w, struct keel_task *t);
 
@@ -85,6 +158,8 @@ static bool runq_put_local(keel_worker *w, struct keel_task *t);
 static struct keel_task *gq_get(keel_worker *w, uint32_t max) {
   keel_rt *rt = &keel__rt;
   if (atomic_load_explicit(&rt->gq_size, memory_order_relaxed) == 0) return NULL;
+  struct keel_task *got[KEEL_RUNQ_SIZE / 2];
+  keel_gq_seg *drop = NULL;
   pthread_mutex_lock(&rt->gq_lock);
   uint32_t size = atomic_load_explicit(&rt->gq_size, memory_order_relaxed);
   if (size == 0) { pthread_mutex_unlock(&rt->gq_lock); return NULL; }
@@ -92,21 +167,13 @@ static struct keel_task *gq_get(keel_worker *w, uint32_t max) {
   if (n > size) n = size;
   if (n > max + 1) n = max + 1;
   if (n > KEEL_RUNQ_SIZE / 2) n = KEEL_RUNQ_SIZE / 2;
-  struct keel_task *first = rt->gq_head;
-  struct keel_task *cur = first, *last = NULL;
-  for (uint32_t i = 0; i < n; i++) { last = cur; cur = cur->next; }
-  rt->gq_head = cur;
-  if (!cur) rt->gq_tail = NULL;
-  last->next = NULL;
+  n = gq_take_locked(got, n, &drop);
   atomic_fetch_sub_explicit(&rt->gq_size, n, memory_order_relaxed);
   pthread_mutex_unlock(&rt->gq_lock);
-  struct keel_task *rest = first->next;
-  while (rest) {
-    struct keel_task *nx = rest->next;
-    runq_put_local(w, rest);  /* n <= half the ring: room is guaranteed */
-    rest = nx;
-  }
-  return first;
+  gq_free_segs(drop);
+  /* n <= half the ring: room is guaranteed */
+  for (uint32_t i = 1; i < n; i++) runq_put_local(w, got[i]);
+  return got[0];
 }
 
 /* ---- the local ring ------------------------------------------------------------- */
@@ -126,8 +193,7 @@ static bool runq_put_slow(keel_worker *w, struct keel_task *t, uint32_t h,
                                                memory_order_relaxed))
     return false;
   batch[N] = t;
-  for (uint32_t i = 0; i < N; i++) batch[i]->next = batch[i + 1];
-  gq_push_list(batch[0], batch[N], N + 1);
+  gq_push_array(batch, N + 1);
   return true;
 }
 
@@ -545,6 +611,7 @@ int keel__sched_start(int nworkers) {
   keel_worker *ws = calloc((size_t)nworkers, sizeof *ws);
   if (!ws) return KEEL_ENOMEM;
   rt->gq_head = rt->gq_tail = NULL;
+  rt->gq_first = rt->gq_last = rt->gq_spare = NULL;
   atomic_store(&rt->gq_size, 0);
   rt->idle_top = NULL;
   atomic_store(&rt->npidle, 0);
@@ -590,6 +657,9 @@ void keel__sched_stop(void) {
   }
   for (int i = 0; i < rt->nworkers; i++) pthread_join(rt->workers[i].thread, NULL);
   for (int i = 0; i < rt->nworkers; i++) keel__stack_worker_drop(&rt->workers[i]);
+  gq_free_segs(rt->gq_first);  /* (empty: every task has finished) */
+  gq_free_segs(rt->gq_spare);
+  rt->gq_first = rt->gq_last = rt->gq_spare = NULL;
   free(rt->workers);
   rt->workers = NULL;
   rt->nworkers = 0;
