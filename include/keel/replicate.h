@@ -148,6 +148,10 @@ typedef struct keel_replica {
   keel_ctx *ctx;        /* the replica's own context (a child of the call's):
                            done when another replica won, when the call
                            failed, or when the caller's context ended.
+                           Every replica's is done at the same moment: it
+                           is a value context below the call's, which the
+                           call cancels (keel_ctx_cancel on it is a no-op;
+                           derive a child to cancel work of your own).
                            Borrowed: valid while the handler runs. */
   void *arg;            /* the handler's arg */
   const char *name;     /* the handler's name (never NULL: "#<index>") */

@@ -133,10 +133,9 @@ static struct call *call_alloc(size_t n, size_t result_size, void *local) {
 }
 
 static void call_free(struct call *c) {
-  for (size_t i = 0; i < c->n; i++) {
-    keel_err_release(c->slots[i].err);
-    keel_ctx_release(c->slots[i].r.ctx);
-  }
+  /* Replicas released their contexts; only failures left errors. */
+  for (size_t i = 0; i < c->next; i++)
+    if (c->slots[i].err) keel_err_release(c->slots[i].err);
   keel_chan_release(c->events);
   keel_ctx_release(c->ctx);
   if (c->heap) free(c);
