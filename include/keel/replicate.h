@@ -256,7 +256,9 @@ typedef struct keel_replicate_options {
    * monitor wakes one after about a millisecond). true: the caller spawns
    * every initial replica itself and idle workers are woken to take them
    * at once (Go's way), for handlers that compute; it costs cross-core
-   * hand-offs on every call. */
+   * hand-offs on every call. The chain applies to calls that wait for every
+   * replica with no hedge, no is_fatal and initial = n; the others always
+   * start their replicas from the caller. */
   bool spread;
 } keel_replicate_options;
 

@@ -20,9 +20,9 @@
  * runs next on its spawner's worker, so the burst stays on the caller's
  * worker (no queue, no wake of another worker, no state bounced between
  * cores); a replica whose handler blocks lets the next one start at once,
- * and an idle worker may still take a waiting one. opts.spread starts them
- * all from the caller instead (Go's way: idle workers are woken to take
- * them), for handlers that compute without blocking.
+ * and an idle worker may still take a waiting one. Quiet calls only:
+ * opts.spread, and every coordinated call, start them all from the caller
+ * (Go's way: idle workers are woken to take them).
  *
  * Invariants:
  *   - each started replica ends with finish(): (coordinated) one send of its
@@ -335,12 +335,14 @@ static bool is_fatal(struct call *c, struct slot *s) {
   return c->o.is_fatal && c->o.is_fatal(s->err, c->o.user);
 }
 
-/* Starts the initial replicas: as a chain (see the top of the file), or,
- * spread, all from the caller, so idle workers take them at once. */
+/* Starts the initial replicas: as a chain (see the top of the file), or
+ * all from the caller, so idle workers take them at once. */
 static void start_chain(struct call *c, size_t initial) {
   c->next = c->started = c->running = initial;
   keel_waitgroup_add(&c->wg, (int64_t)initial);
-  if (c->o.spread) {
+  if (c->o.spread || c->events) {
+    /* Coordinated calls start from the caller: a detached call's report
+     * reads the start of every replica it counts as started. */
     for (size_t i = 0; i < initial; i++) start_from(c, i, i + 1);
   } else {
     c->chain_end = initial;

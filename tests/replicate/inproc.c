@@ -391,7 +391,8 @@ static void stress_task(void *p) {
     keel_replicate_options o = {.result_size = sizeof(int),
                                 .initial = rand_r(&s->seed) % 3,
                                 .hedge = rand_r(&s->seed) % 2 ? s->hedge : NULL,
-                                .detach = rand_r(&s->seed) % 4 == 0};
+                                .detach = rand_r(&s->seed) % 4 == 0,
+                                .spread = rand_r(&s->seed) % 2 == 0};
     keel_replica_stat st[5];
     keel_replicate_report rep = {.replicas = st};
     keel_err *err = NULL;
