@@ -25,7 +25,6 @@ modules=(base runtime chan ctx stage rate)
 # reason of keel's own is a failure.
 declare -A skip=(
   [runtime/shutdown]="qemu-user lets pthread_join return before the joined host thread has left /proc/self/task, so the no-threads-left count sees a worker still exiting"
-  [runtime/fd_close]="assumes its waiters park within 2 ms; under qemu-user their first run (code translation) takes longer, so none is parked yet when the fd closes"
 )
 
 host_pkgs=(cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)

@@ -33,6 +33,7 @@ int stage_launch(stage_base *b, keel_task_fn run, const char *name,
                  stage_drop_fn drop, keel_chan **out1, keel_chan **out2) {
   b->drop = drop;
   keel_task_options opts = {.stack_size = 0, .name = name};
+  keel_chan *o1 = b->out[0], *o2 = b->out[1];   /* b may be gone once spawned */
   int rc = keel_task_spawn(NULL, run, b, &opts);
   if (rc) {
     for (int i = 0; i < 2; i++)
@@ -40,8 +41,8 @@ int stage_launch(stage_base *b, keel_task_fn run, const char *name,
     stage_end(b);
     return rc;
   }
-  *out1 = b->out[0];
-  if (out2) *out2 = b->out[1];
+  *out1 = o1;
+  if (out2) *out2 = o2;
   return 0;
 }
 
