@@ -440,6 +440,33 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
   }
 }
 
+/* Back-off between CAS attempts under contention: `*spins` pauses (~40 ns
+ * each on the AMD EPYC we measured on), from ~0.6 us doubling up to ~20 us.
+ * Two threads allowing on one limiter then take turns in runs of hundreds of
+ * allows each (a CAS fails on ~0.5% of allows) instead of moving the line
+ * between cores on every allow: ~31 ns per allow in aggregate instead of
+ * ~65 ns. The waiting thread only pauses (no access to the line), so the
+ * running one keeps it; both still progress (runs alternate). */
+#ifndef RATE_BACKOFF_MIN
+#define RATE_BACKOFF_MIN 16
+#endif
+#ifndef RATE_BACKOFF_MAX
+#define RATE_BACKOFF_MAX 512
+#endif
+static inline void rate_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#elif defined(__aarch64__)
+  __asm__ volatile("yield" ::: "memory");
+#else
+  atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+static __attribute__((noinline)) void rate_backoff(unsigned *spins) {
+  for (unsigned i = 0; i < *spins; i++) rate_pause();
+  if (*spins < RATE_BACKOFF_MAX) *spins *= 2;
+}
+
 /* allow's own path: Go's reserveN(t, n, 0) with nothing but the outcome to
  * report, so nothing but the state word to compute. Same protocol as
  * reserve_fast (guess, config slot of the state's generation, one CAS; a
@@ -452,7 +479,8 @@ static inline __attribute__((always_inline)) int
 allow_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
            int64_t *stamp) {
   rate_word cur;
-  bool exact = false;
+  bool exact = false, backed_off = false;
+  unsigned spins = RATE_BACKOFF_MIN;
   if (guess.l == l)
     cur = guess.w;
   else
@@ -511,6 +539,19 @@ allow_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
       return 1;
     }
     exact = true;
+    /* Contention. A CAS that failed right after a back-off holds the line
+     * and a fresh state: retry at once. Otherwise another thread is on a
+     * run of allows: leave it the line for a while (a CAS on a line another
+     * core writes costs a transfer each way), then try again with a fresh
+     * clock reading and whatever state we have (a failure then brings the
+     * line and the state together). */
+    if (backed_off) {
+      backed_off = false;
+      continue;
+    }
+    rate_backoff(&spins);
+    backed_off = true;
+    if (clock) now = keel_rate_now();
   }
 }
 
