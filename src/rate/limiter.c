@@ -14,6 +14,10 @@
  *   - reserve takes the same path when its answer leaves lastEvent == last
  *     (granted without a wait, or refused); each thread keeps the last state
  *     it saw as a guess so that, alone, an allow is a single CAS;
+ *   - allow itself runs a leaner copy of that path (allow_fast: only the
+ *     state word to compute) and, after a failed CAS, backs off before its
+ *     next attempt unless it has just backed off, so contending threads take
+ *     turns in runs instead of bouncing the line on every allow;
  *   - everything else (a reservation with a wait, cancel, set_limit,
  *     set_burst, and the rare cases: zero limit, first use, a time more than
  *     1.6 days from the base) runs under `mu`: it snapshots the state atomically, runs Go's code on
