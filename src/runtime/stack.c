@@ -391,11 +391,18 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
     pthread_mutex_unlock(&pool.lock);
     return rc;
   }
+  bool kicked = false;
   while (!cls->free) {  /* (another thread may take what we grew) */
     /* A burst: have an idle worker prepare slabs while we prepare one. */
     pool.hot = cls;
-    if (!atomic_exchange_explicit(&prefill_wanted, 1, memory_order_relaxed))
+    if (!atomic_exchange_explicit(&prefill_wanted, 1, memory_order_relaxed) &&
+        !kicked) {
+      kicked = true;
+      pthread_mutex_unlock(&pool.lock);  /* (no lock nests pool.lock) */
       keel__sched_wake_idle();
+      pthread_mutex_lock(&pool.lock);
+      continue;
+    }
     int rc = slab_grow(cls);
     if (rc) { pthread_mutex_unlock(&pool.lock); return rc; }
   }
