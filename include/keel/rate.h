@@ -51,8 +51,12 @@
  * keel_rate_allow* takes no lock on its common path: the bucket's tokens and
  * last-update time live in one 16-byte word updated by compare-and-swap
  * (x86-64 cmpxchg16b), so concurrent allows never block one another and the
- * result is always one of Go's serial histories. Reserve, cancel and the
- * setters take the limiter's mutex and publish through the same word.
+ * result is always one of Go's serial histories. An allow whose CAS lost a
+ * race pauses a few microseconds (4 us, doubling up to 32 us) before trying
+ * again, so that contending threads take turns in runs of allows instead of
+ * moving the cache line on every one; some thread always progresses.
+ * Reserve, cancel and the setters take the limiter's mutex and publish
+ * through the same word.
  * In no window of length T does a limiter admit more than limit x T + burst
  * events (plus the sub-nanosecond rounding above), however many callers.
  *
