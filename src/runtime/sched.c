@@ -62,6 +62,7 @@ static _Atomic int sched_stop_flag;
 
 /* How long an idle worker keeps looking for work before it sleeps. */
 #define KEEL_SPIN_NS (50 * KEEL_MICROSECOND)
+#define KEEL_SPIN_YIELD_NS (10 * KEEL_MICROSECOND)
 #ifdef KEEL_SANITIZE_THREAD
 _Atomic int keel__fence_word;
 #endif
@@ -515,9 +516,11 @@ static struct keel_task *find_runnable(keel_worker *w) {
       if (keel__stack_prefill()) continue;
       /* A short bounded spin before sleeping: work that shows up within
        * KEEL_SPIN_NS is taken without a futex round trip (and, since we
-       * count as spinning, producers do not issue futex wakes meanwhile). */
+       * count as spinning, producers do not issue futex wakes meanwhile).
+       * Past KEEL_SPIN_YIELD_NS each round yields the CPU to any other
+       * runnable thread (a worker with work may be waiting for this core). */
       bool again = false;
-      int64_t until = keel_now() + KEEL_SPIN_NS;
+      int64_t now, until = keel_now() + KEEL_SPIN_NS;
       do {
         for (int k = 0; k < 64; k++) keel__cpu_relax();
         if (atomic_load_explicit(&sched_stop_flag, memory_order_relaxed)) break;
@@ -528,7 +531,11 @@ static struct keel_task *find_runnable(keel_worker *w) {
           if (v != w && !runq_empty(v) && (t = runq_steal(w, v, false))) return t;
         }
         if (keel__stack_prefill_pending()) { again = true; break; }
-      } while (keel_now() < until);
+        /* On an oversubscribed machine the worker that holds the work may
+         * be waiting for this core: after the first 10 us, let it run. */
+        now = keel_now();
+        if (now > until - KEEL_SPIN_NS + KEEL_SPIN_YIELD_NS) sched_yield();
+      } while (now < until);
       if (again) continue;
     }
     /* Go idle: publish, stop spinning, re-check everything, then sleep. */
