@@ -185,6 +185,8 @@ KT_TEST(hundred_thousand_timers_fire_on_time) {
     m[i].armed = keel_now();
     KT_CHECK_EQ(keel_rtimer_start(&m[i].t, m[i].when, 0), 0);
   }
+  /* Arming that ran past the first timers' time means a starved test. */
+  bool armed_in_time = keel_now() < base;
   /* Every tenth timer is stopped: those must not fire. */
   int stopped = 0;
   for (int i = 0; i < n; i += 10) {
@@ -205,7 +207,7 @@ KT_TEST(hundred_thousand_timers_fire_on_time) {
    * in parallel, beside other work) the timer thread waits for a CPU like
    * everyone else, so the bound is only strict when a probe taken before
    * (and after) showed the scheduler delivering wakeups promptly. */
-  bool quiet = quiet_before && machine_is_quiet();
+  bool quiet = quiet_before && armed_in_time && machine_is_quiet();
   fprintf(stderr, "  machine %s: %s bounds\n", quiet ? "quiet" : "loaded",
           quiet ? "strict" : "loose");
   if (quiet && !KT_SANITIZED()) {
