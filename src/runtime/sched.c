@@ -153,9 +153,12 @@ static void gq_free_segs(keel_gq_seg *s) {
 }
 
 static bool runq_put_local(keel_worker *w, struct keel_task *t);
+static void wakep(void);
 
 /* Takes a batch from the global queue: returns one task and puts up to
- * `max` more on w's ring. */
+ * `max` more on w's ring. When work is left (here or on w's ring), makes
+ * sure a worker is awake to take it: the taker may not have been spinning,
+ * and a producer that saw a spinner woke nobody. */
 static struct keel_task *gq_get(keel_worker *w, uint32_t max) {
   keel_rt *rt = &keel__rt;
   if (atomic_load_explicit(&rt->gq_size, memory_order_relaxed) == 0) return NULL;
@@ -174,6 +177,7 @@ static struct keel_task *gq_get(keel_worker *w, uint32_t max) {
   gq_free_segs(drop);
   /* n <= half the ring: room is guaranteed */
   for (uint32_t i = 1; i < n; i++) runq_put_local(w, got[i]);
+  if (size > 1) wakep();
   return got[0];
 }
 
@@ -611,6 +615,8 @@ void keel__sched_sysmon(void) {
     if (tick == w->sysmon_seen && !runq_empty(w)) wakep();
     w->sysmon_seen = tick;
   }
+  /* A safety net for the global queue too: work there and a worker idle. */
+  if (atomic_load_explicit(&keel__rt.gq_size, memory_order_relaxed) != 0) wakep();
 }
 
 int keel__sched_start(int nworkers) {

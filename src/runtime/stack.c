@@ -58,7 +58,8 @@ enum { GUARD_UNKNOWN = 0, GUARD_MADVISE, GUARD_MPROTECT, GUARD_BATCH };
 
 typedef struct keel_stack_class {
   size_t block;                 /* whole block size, page multiple */
-  struct keel_task *free;       /* under pool.lock */
+  struct keel_task *free;       /* under pool.lock: freed blocks at the head */
+  struct keel_task *free_tail;  /* (fresh slabs go to the tail) */
   size_t nfree;                 /* length of free (under pool.lock) */
 } keel_stack_class;
 
@@ -74,6 +75,24 @@ static struct {
 } pool = {.lock = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t page_size_cached;
+
+/* Free-list operations (under pool.lock). A freed block goes to the head, so
+ * it is reused first (its pages are touched, its sanitizer fiber made); a
+ * fresh slab goes to the tail, used only when no freed block is left. */
+static void free_push(keel_stack_class *cls, struct keel_task *t) {
+  t->next = cls->free;
+  if (!cls->free) cls->free_tail = t;
+  cls->free = t;
+  cls->nfree++;
+}
+
+static struct keel_task *free_pop(keel_stack_class *cls) {
+  struct keel_task *t = cls->free;
+  cls->free = t->next;
+  if (!cls->free) cls->free_tail = NULL;
+  cls->nfree--;
+  return t;
+}
 
 size_t keel__page_size(void) {
   if (!page_size_cached) page_size_cached = (size_t)sysconf(_SC_PAGESIZE);
@@ -286,8 +305,9 @@ static int slab_grow(keel_stack_class *cls) {
     }
     return rc;
   }
-  tail->next = cls->free;
-  cls->free = head;
+  tail->next = NULL;
+  if (cls->free) cls->free_tail->next = head; else cls->free = head;
+  cls->free_tail = tail;
   cls->nfree += n;
   return 0;
 }
@@ -324,7 +344,7 @@ static keel_stack_class *class_for(size_t block) {
   if (pool.nclasses == KEEL_NCLASSES) return NULL;
   keel_stack_class *c = &pool.classes[pool.nclasses++];
   c->block = block;
-  c->free = NULL;
+  c->free = c->free_tail = NULL;
   c->nfree = 0;
   return c;
 }
@@ -362,9 +382,7 @@ static void cache_flush_locked(struct keel_block_cache *c) {
   while (c->head) {
     struct keel_task *x = c->head;
     c->head = x->next;
-    x->next = c->cls->free;
-    c->cls->free = x;
-    c->cls->nfree++;
+    free_push(c->cls, x);
   }
   c->n = 0;
 }
@@ -406,9 +424,7 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
     int rc = slab_grow(cls);
     if (rc) { pthread_mutex_unlock(&pool.lock); return rc; }
   }
-  struct keel_task *t = cls->free;
-  cls->free = t->next;
-  cls->nfree--;
+  struct keel_task *t = free_pop(cls);
   /* Refill the worker's cache of this class with a few more. */
   if (w) {
     struct keel_block_cache *c = cache_slot(w, cls);
@@ -417,9 +433,7 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
       c->cls = cls;
     }
     for (int i = 0; i < 32 && cls->free; i++) {
-      struct keel_task *x = cls->free;
-      cls->free = x->next;
-      cls->nfree--;
+      struct keel_task *x = free_pop(cls);
       x->next = c->head;
       c->head = x;
       c->n++;
@@ -446,18 +460,14 @@ void keel__task_free_block(struct keel_task *t) {
     return;
   }
   pthread_mutex_lock(&pool.lock);
-  t->next = t->cls->free;
-  t->cls->free = t;
-  t->cls->nfree++;
+  free_push(t->cls, t);
   if (c && c->cls == t->cls) {
     /* Give half the worker's cache back so other workers can use it. */
     while (c->n > KEEL_WORKER_CACHE_MAX / 2) {
       struct keel_task *x = c->head;
       c->head = x->next;
       c->n--;
-      x->next = x->cls->free;
-      x->cls->free = x;
-      x->cls->nfree++;
+      free_push(x->cls, x);
     }
   }
   pthread_mutex_unlock(&pool.lock);
