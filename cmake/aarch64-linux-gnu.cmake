@@ -45,12 +45,12 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 # dynamic loader. -E sets the guest's environment:
 # - KEEL_TEST_EMULATOR: tests scale down as under a sanitizer (KT_SANITIZED()
 #   in tests/keel_test.h): emulated code runs many times slower.
-# - KEEL_STACK_GUARD=mprotect: qemu-user (7.2) answers madvise with success
-#   and does nothing, so MADV_GUARD_INSTALL would leave stacks unguarded;
-#   mprotect guard pages it does emulate (a fault becomes the guest's SIGSEGV).
+# (qemu-user 7.2 answers madvise(MADV_GUARD_INSTALL) with success and does
+# nothing: the runtime's probe sees that the page does not fault and falls
+# back to mprotect guard pages, which qemu does emulate.)
 # - LD_LIBRARY_PATH: the unpacked libraries, if any.
 set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/${KEEL_CROSS_TRIPLE}
-    -E KEEL_TEST_EMULATOR=qemu-aarch64 -E KEEL_STACK_GUARD=mprotect)
+    -E KEEL_TEST_EMULATOR=qemu-aarch64)
 if(_keel_libpath)
   list(APPEND CMAKE_CROSSCOMPILING_EMULATOR -E LD_LIBRARY_PATH=${_keel_libpath})
 endif()

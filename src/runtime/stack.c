@@ -29,6 +29,7 @@
  * page; if so it prints "keel: stack overflow in task <id> (<name>)" and
  * aborts. Other faults go to the previous handler (or the default). */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -136,6 +137,17 @@ static long guard_batch(struct iovec *iov, size_t n) {
                  MADV_GUARD_INSTALL, 0);
 }
 
+/* True when the kernel refuses to read the page at p: it really is a guard.
+ * qemu-user answers madvise with success and installs nothing. */
+static bool guard_faults(const char *p) {
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) != 0) return false;
+  bool faults = write(fds[1], p, 1) < 0 && errno == EFAULT;
+  close(fds[0]);
+  close(fds[1]);
+  return faults;
+}
+
 /* Decides the guard mechanism once (under pool.lock, before any slab). */
 static void guard_mode_init_locked(void) {
   if (atomic_load_explicit(&pool.guard_mode, memory_order_relaxed) != GUARD_UNKNOWN) return;
@@ -150,10 +162,11 @@ static void guard_mode_init_locked(void) {
     char *p = mmap(NULL, 4 * pg, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p != MAP_FAILED) {
-      if (madvise(p, pg, MADV_GUARD_INSTALL) == 0) {
+      if (madvise(p, pg, MADV_GUARD_INSTALL) == 0 && guard_faults(p)) {
         mode = GUARD_MADVISE;
         struct iovec iov[2] = {{p + pg, pg}, {p + 3 * pg, pg}};
-        if (!(g && strcmp(g, "madvise") == 0) && guard_batch(iov, 2) == (long)(2 * pg))
+        if (!(g && strcmp(g, "madvise") == 0) && guard_batch(iov, 2) == (long)(2 * pg) &&
+            guard_faults(p + pg))
           mode = GUARD_BATCH;
       }
       munmap(p, 4 * pg);
