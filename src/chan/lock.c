@@ -8,21 +8,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "base/relax.h"
 #include "chan/chan_internal.h"
 
 enum { SPINS = 64 };
 
-static inline void cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ __volatile__("yield" ::: "memory");
-#endif
-}
 
 void chan_lock_slow(chan_lock *l) {
   for (int i = 0; i < SPINS; i++) {
-    cpu_relax();
+    keel__cpu_relax();
     uint32_t expected = 0;
     if (atomic_load_explicit(&l->state, memory_order_relaxed) == 0 &&
         atomic_compare_exchange_weak_explicit(&l->state, &expected, 1,

@@ -42,7 +42,7 @@ static void wait_null(_Atomic(keel_ctx *) *word) {
   unsigned spins = 0;
   while (atomic_load_explicit(word, memory_order_acquire) != NULL) {
     if (++spins < 100) {
-      ctx_relax();
+      keel__cpu_relax();
     } else {
       keel_task_yield();   /* the canceler may be a task on this worker */
       sched_yield();

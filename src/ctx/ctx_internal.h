@@ -39,6 +39,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/relax.h"
 #include "keel/ctx.h"
 #include "runtime/rtimer.h"
 
@@ -86,13 +87,6 @@ struct keel_ctx {
 /* A small test-and-test-and-set lock: critical sections are a few pointer
  * writes, never a blocking call. It yields the CPU if the holder was
  * descheduled (the machine may be oversubscribed). */
-static inline void ctx_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ volatile("yield" ::: "memory");
-#endif
-}
 
 static inline void ctx_lock(keel_ctx *c) {
   unsigned spins = 0;
@@ -100,7 +94,7 @@ static inline void ctx_lock(keel_ctx *c) {
     if (atomic_load_explicit(&c->lock, memory_order_relaxed) == 0 &&
         atomic_exchange_explicit(&c->lock, 1, memory_order_acquire) == 0)
       return;
-    if (++spins < 100) ctx_relax(); else sched_yield();
+    if (++spins < 100) keel__cpu_relax(); else sched_yield();
   }
 }
 

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/relax.h"
+
 #include "keel/task.h"
 #include "runtime/rtimer.h"
 #include "runtime/waiter.h"
@@ -37,15 +39,6 @@
 #define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-static inline void keel__cpu_relax(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ volatile("yield" ::: "memory");
-#else
-  __asm__ volatile("" ::: "memory");
-#endif
-}
 
 /* A full (seq_cst) fence. GCC's TSan does not model atomic_thread_fence,
  * so under TSan a seq_cst read-modify-write on a dummy word stands in. */
