@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/relax.h"
 #include "rate/bucket.h"
 
 #define OFF_BITS 48
@@ -355,6 +356,39 @@ static _Thread_local struct {
   rate_word w;
 } guess;
 
+/* A refusal computed from cur (a guess, a torn read, or a state that
+ * really was: *exact) stands only if cur really was the state, with its own
+ * generation's config slot. True: confirmed. False: cur now holds a state
+ * to decide again on (*exact tells whether it really was). */
+static inline bool refusal_confirmed(keel_rate_limiter *l, rate_word *cur, bool *exact) {
+  unsigned gen = word_gen(cur->hi);
+  if (*exact) {
+    if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
+      guess.l = l;
+      guess.w = *cur;
+      return true;
+    }
+    *cur = state_load(l);
+    return false;
+  }
+#ifdef HAVE_ATOMIC_PEEK
+  if (atomic_peek_ok()) {   /* check the guess with a load, not a CAS */
+    rate_word real = state_peek_atomic(l);
+    *exact = true;
+    if (real.lo != cur->lo || real.hi != cur->hi) {
+      *cur = real;
+      return false;
+    }
+    if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) return true;
+    *cur = state_peek_atomic(l);
+    return false;
+  }
+#endif
+  if (state_cas(l, cur, *cur)) return true;
+  *exact = true;   /* a failed CAS hands back a state that really was */
+  return false;
+}
+
 /* Go's reserveN(now, n, max_wait) without the lock, for the outcomes that
  * leave lastEvent == last: granted with no wait, or refused. Fills *r and
  * returns true; false sends the caller to the locked path (a wait to record,
@@ -396,39 +430,9 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
     int64_t wait = 0;
     if (tokens < 0) wait = rate_duration_from_tokens(s.limit, -tokens);
     if (!(n <= s.burst && wait <= max_wait)) {
-      if (exact) {
-        /* A real state; its config slot must still be its generation's. */
-        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
-          *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
-          guess.l = l;
-          guess.w = cur;
-          return true;
-        }
-        cur = state_load(l);
-        continue;
-      }
-#ifdef HAVE_ATOMIC_PEEK
-      if (atomic_peek_ok()) {   /* check the guess with a load, not a CAS */
-        rate_word real = state_peek_atomic(l);
-        exact = true;
-        if (real.lo != cur.lo || real.hi != cur.hi) {
-          cur = real;
-          continue;
-        }
-        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
-          *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
-          return true;
-        }
-        cur = state_peek_atomic(l);
-        continue;
-      }
-#endif
-      if (state_cas(l, &cur, cur)) {
-        *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
-        return true;
-      }
-      exact = true;   /* a failed CAS hands back a state that really was */
-      continue;
+      if (!refusal_confirmed(l, &cur, &exact)) continue;
+      *r = (keel_rate_reservation){false, 0, 0, s.limit, l};
+      return true;
     }
     if (wait > 0) return false;   /* lastEvent != last: recorded under mu */
     int64_t noff = rate_sub(t, s.base);
@@ -464,22 +468,13 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
 #ifndef RATE_PAUSES
 #define RATE_PAUSES 16
 #endif
-static inline void rate_pause(void) {
-#if defined(__x86_64__) || defined(__i386__)
-  __builtin_ia32_pause();
-#elif defined(__aarch64__)
-  __asm__ volatile("yield" ::: "memory");
-#else
-  atomic_signal_fence(memory_order_seq_cst);
-#endif
-}
 
 /* Pauses for *ns, then doubles *ns (up to RATE_BACKOFF_MAX); returns the
  * clock reading that ended the pause, so the retry acts on a fresh time. */
 static __attribute__((noinline)) int64_t rate_backoff(int64_t *ns) {
   int64_t end = rate_add(keel_rate_now(), *ns), now;
   do {
-    for (int i = 0; i < RATE_PAUSES; i++) rate_pause();
+    for (int i = 0; i < RATE_PAUSES; i++) keel__cpu_relax();
     now = keel_rate_now();
   } while (now < end);
   if (*ns < RATE_BACKOFF_MAX) *ns *= 2;
@@ -518,33 +513,7 @@ allow_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
     double tokens = rate_advance(&c, t) - (double)n;
     if (__builtin_expect(tokens < 0 || n > burst, 0) &&
         !(n <= burst && rate_duration_from_tokens(limit, -tokens) <= 0)) {
-      /* Refused: decided on a state that really was, with its own config. */
-      unsigned gen = word_gen(cur.hi);
-      if (exact) {
-        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
-          guess.l = l;
-          guess.w = cur;
-          return 0;
-        }
-        cur = state_load(l);
-        continue;
-      }
-#ifdef HAVE_ATOMIC_PEEK
-      if (atomic_peek_ok()) {
-        rate_word real = state_peek_atomic(l);
-        exact = true;
-        if (real.lo != cur.lo || real.hi != cur.hi) {
-          cur = real;
-          continue;
-        }
-        if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen)
-          return 0;
-        cur = state_peek_atomic(l);
-        continue;
-      }
-#endif
-      if (state_cas(l, &cur, cur)) return 0;
-      exact = true;
+      if (refusal_confirmed(l, &cur, &exact)) return 0;
       continue;
     }
     int64_t noff = rate_sub(t, base);
