@@ -92,6 +92,14 @@ static int arm_locked(np_pd *pd) {
   return 0;
 }
 
+/* Marks an unlinked node detached (its owner then skips the unlink) and
+ * wakes its owner with r, unless a deadline or cancel claimed it first.
+ * Under the pd's lock. */
+static void node_wake(np_node *node, int32_t r) {
+  node->prev = node->next = node;
+  if (keel_waiter_claim(&node->w, r)) keel_waiter_wake(&node->w);
+}
+
 static void *poller_main(void *arg) {
   (void)arg;
   struct epoll_event evs[128];
@@ -112,8 +120,7 @@ static void *poller_main(void *arg) {
         if (node->events & ready) {
           if (node->prev) node->prev->next = next; else pd->waiters = next;
           if (next) next->prev = node->prev;
-          node->prev = node->next = node;  /* detached */
-          if (keel_waiter_claim(&node->w, (int32_t)ready)) keel_waiter_wake(&node->w);
+          node_wake(node, (int32_t)ready);
         }
         node = next;
       }
@@ -149,21 +156,28 @@ static int np_ensure(void) {
   return rc;
 }
 
-static np_pd *pd_get(int fd) {
+/* The pd of fd if its chunk exists (no allocation: no chunk, no waiter). */
+static np_pd *pd_find(int fd) {
   unsigned c = (unsigned)fd >> CHUNK_BITS;
   if (c >= NCHUNKS) return NULL;
   np_pd *chunk = atomic_load_explicit(&np.chunks[c], memory_order_acquire);
-  if (!chunk) {
-    np_pd *fresh = calloc(CHUNK_SIZE, sizeof *fresh);
-    if (!fresh) return NULL;
-    for (unsigned i = 0; i < CHUNK_SIZE; i++) fresh[i].fd = (int)((c << CHUNK_BITS) | i);
-    if (atomic_compare_exchange_strong_explicit(&np.chunks[c], &chunk, fresh,
-                                                memory_order_acq_rel,
-                                                memory_order_acquire))
-      chunk = fresh;
-    else
-      free(fresh);
-  }
+  return chunk ? &chunk[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
+}
+
+/* The pd of fd, making its chunk if needed (NULL: fd too large, or no memory). */
+static np_pd *pd_get(int fd) {
+  np_pd *pd = pd_find(fd);
+  unsigned c = (unsigned)fd >> CHUNK_BITS;
+  if (pd || c >= NCHUNKS) return pd;
+  np_pd *fresh = calloc(CHUNK_SIZE, sizeof *fresh), *chunk = NULL;
+  if (!fresh) return NULL;
+  for (unsigned i = 0; i < CHUNK_SIZE; i++) fresh[i].fd = (int)((c << CHUNK_BITS) | i);
+  if (atomic_compare_exchange_strong_explicit(&np.chunks[c], &chunk, fresh,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
+    chunk = fresh;
+  else
+    free(fresh);   /* another thread made it: chunk is theirs */
   return &chunk[(unsigned)fd & (CHUNK_SIZE - 1)];
 }
 
@@ -209,14 +223,6 @@ int keel_fd_wait(int fd, unsigned events, int64_t deadline,
   return r;
 }
 
-/* The pd of fd if its chunk exists (no allocation: no chunk, no waiter). */
-static np_pd *pd_find(int fd) {
-  unsigned c = (unsigned)fd >> CHUNK_BITS;
-  if (c >= NCHUNKS) return NULL;
-  np_pd *chunk = atomic_load_explicit(&np.chunks[c], memory_order_acquire);
-  return chunk ? &chunk[(unsigned)fd & (CHUNK_SIZE - 1)] : NULL;
-}
-
 int keel_fd_close(int fd) {
   if (fd < 0) return KEEL_EINVAL;
   np_pd *pd = atomic_load_explicit(&np.running, memory_order_acquire) ? pd_find(fd) : NULL;
@@ -225,8 +231,7 @@ int keel_fd_close(int fd) {
     pd->closing = true;
     for (np_node *node = pd->waiters, *next; node; node = next) {
       next = node->next;
-      node->prev = node->next = node;  /* detached */
-      if (keel_waiter_claim(&node->w, KEEL_ECLOSED)) keel_waiter_wake(&node->w);
+      node_wake(node, KEEL_ECLOSED);
     }
     pd->waiters = NULL;
     if (pd->registered) epoll_ctl(np.epfd, EPOLL_CTL_DEL, fd, NULL);

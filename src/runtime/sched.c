@@ -524,7 +524,7 @@ static struct keel_task *find_runnable(keel_worker *w) {
        * Past KEEL_SPIN_YIELD_NS each round yields the CPU to any other
        * runnable thread (a worker with work may be waiting for this core). */
       bool again = false;
-      int64_t now, until = keel_now() + KEEL_SPIN_NS;
+      int64_t now, start = keel_now(), until = start + KEEL_SPIN_NS;
       do {
         for (int k = 0; k < 64; k++) keel__cpu_relax();
         if (atomic_load_explicit(&sched_stop_flag, memory_order_relaxed)) break;
@@ -538,7 +538,7 @@ static struct keel_task *find_runnable(keel_worker *w) {
         /* On an oversubscribed machine the worker that holds the work may
          * be waiting for this core: after the first 10 us, let it run. */
         now = keel_now();
-        if (now > until - KEEL_SPIN_NS + KEEL_SPIN_YIELD_NS) sched_yield();
+        if (now - start > KEEL_SPIN_YIELD_NS) sched_yield();
       } while (now < until);
       if (again) continue;
     }

@@ -296,28 +296,14 @@ static int slab_grow(keel_stack_class *cls) {
   bool own = false;
   int rc = slab_room(len, &base, &own);
   if (rc) return rc;
-  if (own && (rc = record_map(base, len)) != 0) { munmap(base, len); return rc; }
   struct keel_task *head = NULL, *tail = NULL;
   pthread_mutex_unlock(&pool.lock);
   rc = slab_prepare(cls, base, n, &head, &tail);
   pthread_mutex_lock(&pool.lock);
-  if (rc) {
-    /* Nothing half-made: an own mapping goes (with its record, the last
-     * one unless another grower recorded after us: then it stays recorded
-     * and is unmapped at shutdown); carved room is simply left unused. */
-    if (own) {
-      if (pool.slabs[2 * (pool.nslabs - 1)] == base) pool.nslabs--;
-      else for (size_t i = 0; i < pool.nslabs; i++)
-        if (pool.slabs[2 * i] == base) {
-          pool.slabs[2 * i] = pool.slabs[2 * (pool.nslabs - 1)];
-          pool.slabs[2 * i + 1] = pool.slabs[2 * (pool.nslabs - 1) + 1];
-          pool.nslabs--;
-          break;
-        }
-      munmap(base, len);
-    }
-    return rc;
-  }
+  /* Nothing half-made: an own mapping is recorded only once prepared (else
+   * unmapped); carved room that failed is simply left unused. */
+  if (own && (rc || (rc = record_map(base, len)) != 0)) munmap(base, len);
+  if (rc) return rc;
   tail->next = NULL;
   if (cls->free) cls->free_tail->next = head; else cls->free = head;
   cls->free_tail = tail;
