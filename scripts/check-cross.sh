@@ -27,29 +27,12 @@ declare -A skip=(
   [runtime/shutdown]="qemu-user lets pthread_join return before the joined host thread has left /proc/self/task, so the no-threads-left count sees a worker still exiting"
 )
 
-host_pkgs=(cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 # arm64 packages unpacked into the sysroot: the errors module's libraries
 # (libunwind, libdw) with their headers and every shared library they pull in.
 arm64_pkgs=(libunwind8 libunwind-dev liblzma5 liblzma-dev libdw1 libdw-dev
             libelf1 libelf-dev zlib1g zlib1g-dev libbz2-1.0 libzstd1)
 
-missing=()
-for p in "${host_pkgs[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
-    missing+=("$p")
-  fi
-done
-if [ ${#missing[@]} -ne 0 ]; then
-  if [ "$(id -u)" -ne 0 ]; then
-    echo "the aarch64 check needs these Debian packages: ${missing[*]}" >&2
-    echo "install them as root:  apt-get install ${missing[*]}" >&2
-    exit 1
-  fi
-  echo "check-cross: installing ${missing[*]}" >&2
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+scripts/deps.sh cross
 
 # The million-task test (scaled down here) still wants more maps than the
 # default when guard pages are mprotect'ed (two maps per stack).

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # Installs the Debian packages keel needs for a target, when they are missing.
 # As root it installs them with apt-get; as anyone else it names them and stops.
-# Usage: scripts/deps.sh build|check|bench
+# Usage: scripts/deps.sh build|check|bench|cross (cross: the aarch64 check's host tools)
 set -euo pipefail
 
 build_pkgs=(cmake make gcc clang pkg-config python3 libdw-dev libunwind-dev libhiredis-dev redis-server)
 check_pkgs=("${build_pkgs[@]}" libclang-rt-14-dev redis-server)
 bench_pkgs=("${build_pkgs[@]}" golang-go golang-golang-x-time-dev golang-github-pkg-errors-dev redis-server redis-tools)
+cross_pkgs=(cmake make pkg-config gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user)
 
 case "${1:-build}" in
   build) want=("${build_pkgs[@]}") ;;
   check) want=("${check_pkgs[@]}") ;;
   bench) want=("${bench_pkgs[@]}") ;;
-  *) echo "usage: $0 build|check|bench" >&2; exit 2 ;;
+  cross) want=("${cross_pkgs[@]}") ;;
+  *) echo "usage: $0 build|check|bench|cross" >&2; exit 2 ;;
 esac
 
 missing=()
