@@ -560,7 +560,14 @@ static struct keel_task *find_runnable(keel_worker *w) {
       bool listed = w->idle_listed;
       if (listed) idle_remove_locked(w);
       pthread_mutex_unlock(&rt->idle_lock);
-      if (listed) continue;
+      if (listed) {
+        /* Come back as a spinner, so the next round steals (runnext
+         * included) whatever spinner count it sees: else a worker that is
+         * not counted while others are would loop here without stealing. */
+        w->spinning = true;
+        atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+        continue;
+      }
       /* A waker popped us and counted us as spinning: take its wake. */
     }
     while (atomic_load_explicit(&w->park_word, memory_order_acquire) == 0)
