@@ -15,7 +15,9 @@
  *     changed sequence, or the first millisecond of calibration, simply
  *     returns keel_now();
  *   - anywhere else (no TSC clocksource, not x86-64, KEEL_RATE_CLOCK=system),
- *     keel_rate_now() is keel_now(). */
+ *     keel_rate_now() is keel_now().
+ * The fast path is inline in clock.h, for allow to schedule with its own
+ * work; this file has the rest. */
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -24,23 +26,12 @@
 
 #include "keel/rate.h"
 #include "keel/time.h"
+#include "rate/clock.h"
 
 #if defined(__x86_64__)
-#include <x86intrin.h>
 
-enum { MODE_UNKNOWN = 0, MODE_CALIBRATING, MODE_TSC, MODE_SYSTEM };
-
-static struct {
-  _Atomic int mode;
-  _Atomic uint64_t seq;         /* odd while a writer updates the anchor */
-  _Atomic uint64_t anchor_tsc;
-  _Atomic int64_t anchor_ns;
-  _Atomic uint64_t mult;        /* ns per tick, << 32 */
-  _Atomic uint64_t reanchor;    /* ticks between anchors (~1 ms) */
-  /* written by the seqlock's writer only */
-  uint64_t cal_tsc;
-  int64_t cal_ns;
-} clk;
+rate_clock keel__rate_clk;
+#define clk keel__rate_clk
 
 static bool tsc_is_clocksource(void) {
   const char *env = getenv("KEEL_RATE_CLOCK");
@@ -114,29 +105,16 @@ static int64_t clock_init(void) {
   return keel_now();
 }
 
-int64_t keel_rate_now(void) {
+/* When the inline fast path (clock.h) cannot answer: first use, no TSC, a
+ * writer at work, calibration, or an anchor ~1 ms old (or newer than the
+ * caller's TSC reading): then a new anchor, and its reading. */
+int64_t keel__rate_now_slow(void) {
   int mode = atomic_load_explicit(&clk.mode, memory_order_acquire);
-  if (__builtin_expect(mode == MODE_TSC, 1)) {
-    uint64_t tsc = __rdtsc();
-    uint64_t s1 = atomic_load_explicit(&clk.seq, memory_order_acquire);
-    /* Acquire loads keep the re-read of seq after them (no fence: TSan). */
-    uint64_t atsc = atomic_load_explicit(&clk.anchor_tsc, memory_order_acquire);
-    int64_t ans = atomic_load_explicit(&clk.anchor_ns, memory_order_acquire);
-    uint64_t mult = atomic_load_explicit(&clk.mult, memory_order_acquire);
-    uint64_t every = atomic_load_explicit(&clk.reanchor, memory_order_acquire);
-    uint64_t s2 = atomic_load_explicit(&clk.seq, memory_order_relaxed);
-    if (__builtin_expect((s1 & 1) || s1 != s2, 0)) return keel_now();
-    uint64_t dt = tsc - atsc;
-    if (__builtin_expect((int64_t)dt < 0, 0)) return ans;  /* read before the anchor */
-    if (__builtin_expect(dt >= every, 0)) return reanchor(s1);
-    return ans + (int64_t)(((unsigned __int128)dt * mult) >> 32);
-  }
-  if (mode == MODE_SYSTEM) return keel_now();
   if (mode == MODE_UNKNOWN) return clock_init();
   uint64_t s = atomic_load_explicit(&clk.seq, memory_order_acquire);
-  if (s & 1) return keel_now();
-  return reanchor(s);   /* calibrating: switches to the TSC after 1 ms */
+  if (mode == MODE_SYSTEM || (s & 1)) return keel_now();
+  return reanchor(s);
 }
-#else
-int64_t keel_rate_now(void) { return keel_now(); }
 #endif
+
+int64_t keel_rate_now(void) { return rate_clock_now(); }

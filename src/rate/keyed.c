@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "keel/rate.h"
+#include "rate/clock.h"
 #include "rate/bucket.h"
 #include "rate/limiter.h"
 
@@ -306,7 +307,7 @@ int keel_rate_keyed_allow_n_at(keel_rate_keyed *k, const void *key, size_t key_l
 }
 
 bool keel_rate_keyed_allow(keel_rate_keyed *k, const void *key, size_t key_len) {
-  return keel_rate_keyed_allow_n_at(k, key, key_len, keel_rate_now(), 1) == 1;
+  return keel_rate_keyed_allow_n_at(k, key, key_len, rate_clock_now(), 1) == 1;
 }
 
 int keel_rate_keyed_wait_n(keel_rate_keyed *k, const void *key, size_t key_len,
@@ -314,7 +315,7 @@ int keel_rate_keyed_wait_n(keel_rate_keyed *k, const void *key, size_t key_len,
   if (!k || !key_ok(key, key_len) || !ctx || n < 0) return KEEL_EINVAL;
   uint64_t h = hash_key(key, key_len);
   shard *s = &k->shards[h & (k->nshards - 1)];
-  int64_t now = keel_rate_now();
+  int64_t now = rate_clock_now();
   pthread_mutex_lock(&s->mu);
   key_entry *e = lookup(k, s, h, key, key_len, now);
   if (e) {

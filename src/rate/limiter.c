@@ -35,6 +35,7 @@
 
 #include "base/relax.h"
 #include "rate/bucket.h"
+#include "rate/clock.h"
 
 #define OFF_BITS 48
 #define OFF_MASK ((UINT64_C(1) << OFF_BITS) - 1)
@@ -242,7 +243,7 @@ static bool commit(keel_rate_limiter *l, rate_word w, const rate_core *old,
   return true;
 }
 
-/* clock: `now` is a reading of keel_rate_now() taken by us, not the caller's
+/* clock: `now` is a reading of rate_clock_now() taken by us, not the caller's
  * time; then the bucket's time never goes back (max(now, last)), so callers
  * racing with stale readings cannot make it refill twice. */
 static keel_rate_reservation locked_reserve(keel_rate_limiter *l, int64_t now,
@@ -341,7 +342,7 @@ double keel_rate_tokens_at(keel_rate_limiter *l, int64_t now) {
 }
 
 double keel_rate_tokens(keel_rate_limiter *l) {
-  return keel_rate_tokens_at(l, keel_rate_now());
+  return keel_rate_tokens_at(l, rate_clock_now());
 }
 
 /* ---- allow: the lock-free path ------------------------------------------------------ */
@@ -356,6 +357,23 @@ static _Thread_local struct {
   rate_word w;
 } guess;
 
+/* The guess is written and read as two 8-byte words, never as one 16-byte
+ * copy: a 16-byte load of what two 8-byte stores just wrote cannot be
+ * forwarded from the store buffer, and stalled every allow by ~5 ns. (The
+ * relaxed atomics only keep the compiler from merging them.) */
+static inline void guess_set(keel_rate_limiter *l, rate_word w) {
+  guess.l = l;
+  __atomic_store_n(&guess.w.lo, w.lo, __ATOMIC_RELAXED);
+  __atomic_store_n(&guess.w.hi, w.hi, __ATOMIC_RELAXED);
+}
+
+static inline bool guess_get(keel_rate_limiter *l, rate_word *w) {
+  if (guess.l != l) return false;
+  w->lo = __atomic_load_n(&guess.w.lo, __ATOMIC_RELAXED);
+  w->hi = __atomic_load_n(&guess.w.hi, __ATOMIC_RELAXED);
+  return true;
+}
+
 /* A refusal computed from cur (a guess, a torn read, or a state that
  * really was: *exact) stands only if cur really was the state, with its own
  * generation's config slot. True: confirmed. False: cur now holds a state
@@ -364,8 +382,7 @@ static inline bool refusal_confirmed(keel_rate_limiter *l, rate_word *cur, bool 
   unsigned gen = word_gen(cur->hi);
   if (*exact) {
     if (word_gen(__atomic_load_n(&l->state[1], __ATOMIC_ACQUIRE)) == gen) {
-      guess.l = l;
-      guess.w = *cur;
+      guess_set(l, *cur);
       return true;
     }
     *cur = state_load(l);
@@ -397,9 +414,7 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
                          int64_t max_wait, keel_rate_reservation *r) {
   bool exact = false;   /* cur really was the state (not torn, not a guess) */
   rate_word cur;
-  if (guess.l == l) {
-    cur = guess.w;
-  } else {
+  if (!guess_get(l, &cur)) {
 #ifdef HAVE_ATOMIC_PEEK
     exact = atomic_peek_ok();
     cur = exact ? state_peek_atomic(l) : state_peek(l);
@@ -439,8 +454,7 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
     if (!off_fits(noff)) return false;
     rate_word d = {double_to_bits(tokens), word_hi(gen, true, noff)};
     if (state_cas(l, &cur, d)) {
-      guess.l = l;
-      guess.w = d;
+      guess_set(l, d);
       *r = (keel_rate_reservation){true, n, t, s.limit, l};
       return true;
     }
@@ -472,10 +486,10 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
 /* Pauses for *ns, then doubles *ns (up to RATE_BACKOFF_MAX); returns the
  * clock reading that ended the pause, so the retry acts on a fresh time. */
 static __attribute__((noinline)) int64_t rate_backoff(int64_t *ns) {
-  int64_t end = rate_add(keel_rate_now(), *ns), now;
+  int64_t end = rate_add(rate_clock_now(), *ns), now;
   do {
     for (int i = 0; i < RATE_PAUSES; i++) keel__cpu_relax();
-    now = keel_rate_now();
+    now = rate_clock_now();
   } while (now < end);
   if (*ns < RATE_BACKOFF_MAX) *ns *= 2;
   return now;
@@ -495,10 +509,7 @@ allow_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
   rate_word cur;
   bool exact = false, backed_off = false;
   int64_t pause_ns = RATE_BACKOFF_MIN;
-  if (guess.l == l)
-    cur = guess.w;
-  else
-    cur = state_peek(l);
+  if (!guess_get(l, &cur)) cur = state_peek(l);
   for (;;) {
     const rate_cfg *cf = &l->cfg[(cur.hi >> GEN_SHIFT) & 1];
     double limit =
@@ -521,8 +532,7 @@ allow_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t n,
     rate_word d = {double_to_bits(tokens),
                    (cur.hi & ~(EVL_BIT | OFF_MASK)) | EVL_BIT | ((uint64_t)noff & OFF_MASK)};
     if (__builtin_expect(state_cas(l, &cur, d), 1)) {
-      guess.l = l;
-      guess.w = d;
+      guess_set(l, d);
       if (stamp) *stamp = t;
       return 1;
     }
@@ -566,17 +576,17 @@ bool keel_rate_allow_n_at(keel_rate_limiter *l, int64_t now, int64_t n) {
 
 bool keel_rate_allow_n(keel_rate_limiter *l, int64_t n) {
   if (!l || n < 0) return false;
-  return allow_impl(l, keel_rate_now(), true, n, NULL);
+  return allow_impl(l, rate_clock_now(), true, n, NULL);
 }
 
 bool keel_rate_allow(keel_rate_limiter *l) {
   if (!l) return false;
-  return allow_impl(l, keel_rate_now(), true, 1, NULL);
+  return allow_impl(l, rate_clock_now(), true, 1, NULL);
 }
 
 bool keel_rate_allow_stamped(keel_rate_limiter *l, int64_t n, int64_t *stamp) {
   if (!l || n < 0) return false;
-  return allow_impl(l, keel_rate_now(), true, n, stamp);
+  return allow_impl(l, rate_clock_now(), true, n, stamp);
 }
 
 /* ---- reserve and cancel ---------------------------------------------------------------- */
@@ -607,11 +617,11 @@ int keel_rate_reserve_n_at(keel_rate_limiter *l, int64_t now, int64_t n,
 }
 
 int keel_rate_reserve_n(keel_rate_limiter *l, int64_t n, keel_rate_reservation *r) {
-  return reserve_impl(l, keel_rate_now(), true, n, KEEL_RATE_INF_DURATION, r);
+  return reserve_impl(l, rate_clock_now(), true, n, KEEL_RATE_INF_DURATION, r);
 }
 
 int keel_rate_reserve(keel_rate_limiter *l, keel_rate_reservation *r) {
-  return reserve_impl(l, keel_rate_now(), true, 1, KEEL_RATE_INF_DURATION, r);
+  return reserve_impl(l, rate_clock_now(), true, 1, KEEL_RATE_INF_DURATION, r);
 }
 
 bool keel_rate_reservation_ok(const keel_rate_reservation *r) { return r && r->ok; }
@@ -624,7 +634,7 @@ int64_t keel_rate_reservation_delay_from(const keel_rate_reservation *r,
 }
 
 int64_t keel_rate_reservation_delay(const keel_rate_reservation *r) {
-  return keel_rate_reservation_delay_from(r, keel_rate_now());
+  return keel_rate_reservation_delay_from(r, rate_clock_now());
 }
 
 static void cancel_impl(keel_rate_reservation *r, int64_t now, bool clock) {
@@ -648,7 +658,7 @@ void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
 }
 
 void keel_rate_reservation_cancel(keel_rate_reservation *r) {
-  cancel_impl(r, keel_rate_now(), true);
+  cancel_impl(r, rate_clock_now(), true);
 }
 
 /* ---- setters --------------------------------------------------------------------------------- */
@@ -679,7 +689,7 @@ int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit li
 
 int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
   if (!l || !limit_valid(limit)) return KEEL_EINVAL;
-  return set_config(l, keel_rate_now(), true, &limit, NULL);
+  return set_config(l, rate_clock_now(), true, &limit, NULL);
 }
 
 int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
@@ -689,5 +699,5 @@ int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
 
 int keel_rate_set_burst(keel_rate_limiter *l, int64_t burst) {
   if (!l || burst < 0) return KEEL_EINVAL;
-  return set_config(l, keel_rate_now(), true, NULL, &burst);
+  return set_config(l, rate_clock_now(), true, NULL, &burst);
 }
