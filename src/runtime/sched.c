@@ -231,8 +231,15 @@ static struct keel_task *runq_get(keel_worker *w) {
         atomic_load_explicit(&w->runq[h % KEEL_RUNQ_SIZE], memory_order_relaxed);
     if (atomic_compare_exchange_weak_explicit(&w->runq_head, &h, h + 1,
                                               memory_order_release,
-                                              memory_order_relaxed))
+                                              memory_order_relaxed)) {
+      /* The next task's struct (its saved context, and its page's TLB
+       * entry): with many tasks, each on its own page, it is a miss. A
+       * stale slot only prefetches a wrong line. */
+      if (h + 1 != tl)
+        __builtin_prefetch(atomic_load_explicit(&w->runq[(h + 1) % KEEL_RUNQ_SIZE],
+                                                memory_order_relaxed));
       return t;
+    }
   }
 }
 

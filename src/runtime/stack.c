@@ -396,6 +396,7 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
         struct keel_task *t = c->head;
         c->head = t->next;
         c->n--;
+        if (c->head) __builtin_prefetch(c->head);  /* the next spawn's block */
         *out = t;
         return 0;
       }

@@ -73,6 +73,9 @@ static void wake_all(keel_waitgroup *wg) {
   /* The group may be freed from here on: only the detached nodes are used. */
   while (n) {
     wg_node *next = n->next;
+    /* Each node is on its own task's stack page: start fetching the next
+     * one before the claim (a locked instruction) holds back later loads. */
+    if (next) __builtin_prefetch(next);
     if (keel_waiter_claim(&n->w, 0)) {
       keel_waiter_wake(&n->w);
     } else {
