@@ -28,7 +28,10 @@
  * then npidle load, both sequentially consistent), so no work is stranded.
  * Work put only in runnext does not wake anyone (the current task is usually
  * about to park); the timer thread's sysmon wakes a worker if such work has
- * been stuck behind a running task for a millisecond.
+ * been stuck behind a running task for a millisecond. For that, sysmon must
+ * run whenever a worker does: the timer thread sleeps without a sysmon tick
+ * ("deep") only after seeing every worker idle, and every way out of idle
+ * (a wake-up, or finding work on the last re-check) kicks it.
  *
  * Thread-local state: a task may resume on another worker after a switch,
  * so the current worker is always fetched through keel__worker_current()
@@ -573,6 +576,11 @@ static struct keel_task *find_runnable(keel_worker *w) {
          * not counted while others are would loop here without stealing. */
         w->spinning = true;
         atomic_fetch_add_explicit(&rt->nspinning, 1, memory_order_seq_cst);
+        /* Back to work without a wake-up, so no waker saw us: the timer
+         * thread may have gone deep seeing every worker idle (our npidle
+         * share still counted), and its sysmon must watch us again, or a
+         * task queued behind one that never yields waits forever. */
+        keel__timers_kick_if_deep();
         continue;
       }
       /* A waker popped us and counted us as spinning: take its wake. */
