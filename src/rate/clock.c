@@ -31,7 +31,6 @@
 #if defined(__x86_64__)
 
 rate_clock keel__rate_clk;
-#define clk keel__rate_clk
 
 static bool tsc_is_clocksource(void) {
   const char *env = getenv("KEEL_RATE_CLOCK");
@@ -63,29 +62,29 @@ static void read_pair(uint64_t *tsc, int64_t *ns) {
 
 /* One writer at a time (whoever wins the seq CAS); returns keel_now(). */
 static int64_t reanchor(uint64_t seq) {
-  if (!atomic_compare_exchange_strong(&clk.seq, &seq, seq + 1)) return keel_now();
+  if (!atomic_compare_exchange_strong(&keel__rate_clk.seq, &seq, seq + 1)) return keel_now();
   uint64_t tsc = 0;
   int64_t ns = 0;
   read_pair(&tsc, &ns);
-  int mode = atomic_load_explicit(&clk.mode, memory_order_relaxed);
-  int64_t span = ns - clk.cal_ns;
-  uint64_t ticks = tsc - clk.cal_tsc;
+  int mode = atomic_load_explicit(&keel__rate_clk.mode, memory_order_relaxed);
+  int64_t span = ns - keel__rate_clk.cal_ns;
+  uint64_t ticks = tsc - keel__rate_clk.cal_tsc;
   if ((mode == MODE_CALIBRATING && span >= KEEL_MILLISECOND) ||
       (mode == MODE_TSC && span >= 100 * KEEL_MILLISECOND)) {
     if (ticks > 0 && span > 0) {
       uint64_t mult = (uint64_t)(((unsigned __int128)span << 32) / ticks);
-      atomic_store_explicit(&clk.mult, mult, memory_order_relaxed);
+      atomic_store_explicit(&keel__rate_clk.mult, mult, memory_order_relaxed);
       uint64_t per_ms = (uint64_t)(((unsigned __int128)KEEL_MILLISECOND << 32) / (mult ? mult : 1));
-      atomic_store_explicit(&clk.reanchor, per_ms ? per_ms : 1, memory_order_relaxed);
-      clk.cal_tsc = tsc;
-      clk.cal_ns = ns;
+      atomic_store_explicit(&keel__rate_clk.reanchor, per_ms ? per_ms : 1, memory_order_relaxed);
+      keel__rate_clk.cal_tsc = tsc;
+      keel__rate_clk.cal_ns = ns;
       mode = MODE_TSC;
     }
   }
-  atomic_store_explicit(&clk.anchor_tsc, tsc, memory_order_relaxed);
-  atomic_store_explicit(&clk.anchor_ns, ns, memory_order_relaxed);
-  atomic_store_explicit(&clk.mode, mode, memory_order_release);
-  atomic_store_explicit(&clk.seq, seq + 2, memory_order_release);
+  atomic_store_explicit(&keel__rate_clk.anchor_tsc, tsc, memory_order_relaxed);
+  atomic_store_explicit(&keel__rate_clk.anchor_ns, ns, memory_order_relaxed);
+  atomic_store_explicit(&keel__rate_clk.mode, mode, memory_order_release);
+  atomic_store_explicit(&keel__rate_clk.seq, seq + 2, memory_order_release);
   return ns;
 }
 
@@ -93,15 +92,15 @@ static int64_t clock_init(void) {
   int expected = MODE_UNKNOWN;
   int mode = tsc_is_clocksource() ? MODE_CALIBRATING : MODE_SYSTEM;
   if (mode == MODE_CALIBRATING) {
-    uint64_t seq = atomic_load(&clk.seq);
-    if (!(seq & 1) && atomic_compare_exchange_strong(&clk.seq, &seq, seq + 1)) {
-      read_pair(&clk.cal_tsc, &clk.cal_ns);
-      atomic_store_explicit(&clk.seq, seq + 2, memory_order_release);
+    uint64_t seq = atomic_load(&keel__rate_clk.seq);
+    if (!(seq & 1) && atomic_compare_exchange_strong(&keel__rate_clk.seq, &seq, seq + 1)) {
+      read_pair(&keel__rate_clk.cal_tsc, &keel__rate_clk.cal_ns);
+      atomic_store_explicit(&keel__rate_clk.seq, seq + 2, memory_order_release);
     } else {
       return keel_now();
     }
   }
-  atomic_compare_exchange_strong(&clk.mode, &expected, mode);
+  atomic_compare_exchange_strong(&keel__rate_clk.mode, &expected, mode);
   return keel_now();
 }
 
@@ -109,9 +108,9 @@ static int64_t clock_init(void) {
  * writer at work, calibration, or an anchor ~1 ms old (or newer than the
  * caller's TSC reading): then a new anchor, and its reading. */
 int64_t keel__rate_now_slow(void) {
-  int mode = atomic_load_explicit(&clk.mode, memory_order_acquire);
+  int mode = atomic_load_explicit(&keel__rate_clk.mode, memory_order_acquire);
   if (mode == MODE_UNKNOWN) return clock_init();
-  uint64_t s = atomic_load_explicit(&clk.seq, memory_order_acquire);
+  uint64_t s = atomic_load_explicit(&keel__rate_clk.seq, memory_order_acquire);
   if (mode == MODE_SYSTEM || (s & 1)) return keel_now();
   return reanchor(s);
 }
