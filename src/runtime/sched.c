@@ -220,6 +220,19 @@ static bool runq_put_local(keel_worker *w, struct keel_task *t) {
 }
 
 /* Owner only: runnext first, then the ring. */
+/* With many tasks, each on its own page, resuming one misses on its struct
+ * (and the page's TLB entry), then on each line of its stack as its frames
+ * return toward the struct. Taking a task from the ring, prefetch the next
+ * one's struct and the lines just below it (where a task parked a few calls
+ * deep keeps its frames), without reading the task: a stale slot may point
+ * to a block already unmapped, which a prefetch, unlike a load, survives. */
+#define RESUME_PREFETCH_LINES 12
+static void prefetch_resume(const struct keel_task *t) {
+  const char *top = (const char *)t;
+  __builtin_prefetch(top);
+  for (int i = 1; i <= RESUME_PREFETCH_LINES; i++) __builtin_prefetch(top - 64 * i);
+}
+
 static struct keel_task *runq_get(keel_worker *w) {
   struct keel_task *next = atomic_load_explicit(&w->runnext, memory_order_relaxed);
   if (next && atomic_compare_exchange_strong_explicit(
@@ -235,12 +248,9 @@ static struct keel_task *runq_get(keel_worker *w) {
     if (atomic_compare_exchange_weak_explicit(&w->runq_head, &h, h + 1,
                                               memory_order_release,
                                               memory_order_relaxed)) {
-      /* The next task's struct (its saved context, and its page's TLB
-       * entry): with many tasks, each on its own page, it is a miss. A
-       * stale slot only prefetches a wrong line. */
       if (h + 1 != tl)
-        __builtin_prefetch(atomic_load_explicit(&w->runq[(h + 1) % KEEL_RUNQ_SIZE],
-                                                memory_order_relaxed));
+        prefetch_resume(atomic_load_explicit(&w->runq[(h + 1) % KEEL_RUNQ_SIZE],
+                                             memory_order_relaxed));
       return t;
     }
   }
