@@ -129,6 +129,17 @@ static void sink_take(worker *w, uint64_t v) {
   if (atomic_fetch_add(&s->delivered, 1) + 1 == s->nvalues) keel_chan_close(s->done);
 }
 
+/* A consumer never waits forever: once the producers are done, the last
+ * values may sit in a channel that every consumer, parked forever on other
+ * channels, leaves alone (a real deadlock of the program, as in Go; it
+ * happened under qemu with 296 values left in one channel). A long deadline
+ * instead sends the consumer back to pick channels again. Producers still
+ * wait forever: consumers keep coming round to every channel. */
+static int64_t consumer_deadline(worker *w) {
+  int64_t d = random_deadline(w);
+  return d == KEEL_FOREVER ? keel_deadline_in(20 * KEEL_MILLISECOND) : d;
+}
+
 /* Relays and sinks: select over receive cases (and, for a relay holding
  * values, a send case) plus `done`, until done closes. */
 static void consumer(worker *w) {
@@ -167,7 +178,7 @@ static void consumer(worker *w) {
     idx[n] = -1;
     cs[n++] = (keel_select_case){.chan = s->done, .op = KEEL_SELECT_RECV, .elem = NULL};
     atomic_fetch_add_explicit(&s->selects, 1, memory_order_relaxed);
-    int r = keel_chan_select(cs, n, random_deadline(w));
+    int r = keel_chan_select(cs, n, consumer_deadline(w));
     if (r < 0) {
       note_result(w, 0, r);
       continue;
