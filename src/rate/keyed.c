@@ -25,8 +25,9 @@
 #include <string.h>
 
 #include "keel/rate.h"
-#include "rate/clock.h"
+#include "rate/arena.h"
 #include "rate/bucket.h"
+#include "rate/clock.h"
 #include "rate/limiter.h"
 
 /* The first cache line holds everything a lookup reads (hash, chain link,
@@ -61,6 +62,7 @@ typedef struct shard {
 
 struct keel_rate_keyed {
   keel_rate_keyed_options opts;
+  rate_arena entries;           /* entries with inline keys (arena.h) */
   size_t max_per_shard;
   unsigned nshards;             /* a power of two */
   shard *shards;
@@ -107,6 +109,7 @@ int keel_rate_keyed_new(keel_rate_keyed **out, const keel_rate_keyed_options *op
   keel_rate_keyed *k = calloc(1, sizeof *k);
   if (!k) return KEEL_ENOMEM;
   k->opts = *opts;
+  rate_arena_init(&k->entries, sizeof(key_entry));
   if (!k->opts.max_keys) k->opts.max_keys = DEFAULT_MAX_KEYS;
   unsigned n = pow2_at_least(opts->shards ? opts->shards : DEFAULT_SHARDS);
   while (n > 1 && n > k->opts.max_keys) n >>= 1;   /* at least a key per shard */
@@ -115,6 +118,7 @@ int keel_rate_keyed_new(keel_rate_keyed **out, const keel_rate_keyed_options *op
   k->max_per_shard = k->opts.max_keys / n;
   k->shards = aligned_alloc(64, sizeof(shard) * n);
   if (!k->shards) {
+    rate_arena_destroy(&k->entries);
     free(k);
     return KEEL_ENOMEM;
   }
@@ -130,6 +134,7 @@ int keel_rate_keyed_new(keel_rate_keyed **out, const keel_rate_keyed_options *op
         pthread_mutex_destroy(&k->shards[j].mu);
       }
       free(k->shards);
+      rate_arena_destroy(&k->entries);
       free(k);
       return KEEL_ENOMEM;
     }
@@ -138,9 +143,10 @@ int keel_rate_keyed_new(keel_rate_keyed **out, const keel_rate_keyed_options *op
   return 0;
 }
 
-static void entry_free(key_entry *e) {
+static void entry_free(keel_rate_keyed *k, key_entry *e) {
   rate_limiter_destroy(&e->lim);
-  free(e);
+  if (e->key_len <= INLINE_KEY) rate_arena_free(&k->entries, e);
+  else free(e);
 }
 
 void keel_rate_keyed_free(keel_rate_keyed *k) {
@@ -149,11 +155,12 @@ void keel_rate_keyed_free(keel_rate_keyed *k) {
     shard *s = &k->shards[i];
     for (key_entry *e = s->head, *nx; e; e = nx) {
       nx = e->next;
-      entry_free(e);
+      entry_free(k, e);
     }
     free(s->buckets);
     pthread_mutex_destroy(&s->mu);
   }
+  rate_arena_destroy(&k->entries);
   free(k->shards);
   free(k);
 }
@@ -201,13 +208,13 @@ static void grow(shard *s) {
   s->nbuckets = n;
 }
 
-static void drop(shard *s, key_entry *e) {
+static void drop(keel_rate_keyed *k, shard *s, key_entry *e) {
   key_entry **p = chain_of(s, e->hash);
   while (*p != e) p = &(*p)->hnext;
   *p = e->hnext;
   lru_unlink(s, e);
   s->count--;
-  entry_free(e);
+  entry_free(k, e);
 }
 
 static bool idle(const keel_rate_keyed *k, key_entry *e, int64_t now) {
@@ -240,7 +247,7 @@ static void maintain(keel_rate_keyed *k, shard *s, int64_t now, key_entry *keep)
   for (int i = 0; i < checks; i++) {
     key_entry *e = clock_tail(s);
     if (!e || e == keep || e->referenced || !idle(k, e, now)) break;
-    drop(s, e);
+    drop(k, s, e);
     s->evicted++;
   }
   /* At most two passes: the first clears every referenced bit. */
@@ -254,7 +261,7 @@ static void maintain(keel_rate_keyed *k, shard *s, int64_t now, key_entry *keep)
       continue;
     }
     bool was_idle = idle(k, e, now);
-    drop(s, e);
+    drop(k, s, e);
     if (was_idle) s->evicted++; else s->forced++;
   }
 }
@@ -267,8 +274,8 @@ static key_entry *lookup(keel_rate_keyed *k, shard *s, uint64_t h, const void *k
     e->referenced = true;
   } else {
     if (len > UINT32_MAX) return NULL;
-    size_t size = (sizeof *e + (len > INLINE_KEY ? len : 0) + 63) / 64 * 64;
-    e = aligned_alloc(64, size);
+    e = len <= INLINE_KEY ? rate_arena_alloc(&k->entries)
+                          : aligned_alloc(64, (sizeof *e + len + 63) / 64 * 64);
     if (!e) return NULL;
     rate_limiter_init(&e->lim, k->opts.limit, k->opts.burst);
     e->hash = h;
@@ -352,7 +359,7 @@ size_t keel_rate_keyed_sweep_at(keel_rate_keyed *k, int64_t now) {
     for (key_entry *e = s->tail, *pv; e; e = pv) {
       pv = e->prev;
       if (idle(k, e, now)) {
-        drop(s, e);
+        drop(k, s, e);
         s->evicted++;
         dropped++;
       }
