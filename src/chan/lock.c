@@ -13,7 +13,6 @@
 
 enum { SPINS = 64 };
 
-
 void chan_lock_slow(chan_lock *l) {
   for (int i = 0; i < SPINS; i++) {
     keel__cpu_relax();

@@ -87,7 +87,6 @@ struct keel_ctx {
 /* A small test-and-test-and-set lock: critical sections are a few pointer
  * writes, never a blocking call. It yields the CPU if the holder was
  * descheduled (the machine may be oversubscribed). */
-
 static inline void ctx_lock(keel_ctx *c) {
   unsigned spins = 0;
   for (;;) {

@@ -1,6 +1,8 @@
 /* clock.h — the rate limiter's clock, inline: keel_rate_now() (clock.c) is
- * this, and allow reads it here so that the TSC read and its conversion are
- * scheduled with the rest of the allow instead of behind a call.
+ * this. Only the per-event paths (allow, keyed allow, reserve, cancel) read
+ * it here, so that the TSC read and its conversion are scheduled with the
+ * rest of the call instead of behind one; everything else calls
+ * keel_rate_now().
  *
  * The fast path answers only when the TSC mode is on, no writer holds the
  * anchor's seqlock, and the reading is within ~1 ms after the anchor;

@@ -322,7 +322,7 @@ int keel_rate_keyed_wait_n(keel_rate_keyed *k, const void *key, size_t key_len,
   if (!k || !key_ok(key, key_len) || !ctx || n < 0) return KEEL_EINVAL;
   uint64_t h = hash_key(key, key_len);
   shard *s = &k->shards[h & (k->nshards - 1)];
-  int64_t now = rate_clock_now();
+  int64_t now = keel_rate_now();
   pthread_mutex_lock(&s->mu);
   key_entry *e = lookup(k, s, h, key, key_len, now);
   if (e) {

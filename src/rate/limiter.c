@@ -243,7 +243,7 @@ static bool commit(keel_rate_limiter *l, rate_word w, const rate_core *old,
   return true;
 }
 
-/* clock: `now` is a reading of rate_clock_now() taken by us, not the caller's
+/* clock: `now` is a reading of keel_rate_now() taken by us, not the caller's
  * time; then the bucket's time never goes back (max(now, last)), so callers
  * racing with stale readings cannot make it refill twice. */
 static keel_rate_reservation locked_reserve(keel_rate_limiter *l, int64_t now,
@@ -342,7 +342,7 @@ double keel_rate_tokens_at(keel_rate_limiter *l, int64_t now) {
 }
 
 double keel_rate_tokens(keel_rate_limiter *l) {
-  return keel_rate_tokens_at(l, rate_clock_now());
+  return keel_rate_tokens_at(l, keel_rate_now());
 }
 
 /* ---- allow: the lock-free path ------------------------------------------------------ */
@@ -486,10 +486,10 @@ static bool reserve_fast(keel_rate_limiter *l, int64_t now, bool clock, int64_t 
 /* Pauses for *ns, then doubles *ns (up to RATE_BACKOFF_MAX); returns the
  * clock reading that ended the pause, so the retry acts on a fresh time. */
 static __attribute__((noinline)) int64_t rate_backoff(int64_t *ns) {
-  int64_t end = rate_add(rate_clock_now(), *ns), now;
+  int64_t end = rate_add(keel_rate_now(), *ns), now;
   do {
     for (int i = 0; i < RATE_PAUSES; i++) keel__cpu_relax();
-    now = rate_clock_now();
+    now = keel_rate_now();
   } while (now < end);
   if (*ns < RATE_BACKOFF_MAX) *ns *= 2;
   return now;
@@ -634,7 +634,7 @@ int64_t keel_rate_reservation_delay_from(const keel_rate_reservation *r,
 }
 
 int64_t keel_rate_reservation_delay(const keel_rate_reservation *r) {
-  return keel_rate_reservation_delay_from(r, rate_clock_now());
+  return keel_rate_reservation_delay_from(r, keel_rate_now());
 }
 
 static void cancel_impl(keel_rate_reservation *r, int64_t now, bool clock) {
@@ -689,7 +689,7 @@ int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit li
 
 int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
   if (!l || !limit_valid(limit)) return KEEL_EINVAL;
-  return set_config(l, rate_clock_now(), true, &limit, NULL);
+  return set_config(l, keel_rate_now(), true, &limit, NULL);
 }
 
 int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
@@ -699,5 +699,5 @@ int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
 
 int keel_rate_set_burst(keel_rate_limiter *l, int64_t burst) {
   if (!l || burst < 0) return KEEL_EINVAL;
-  return set_config(l, rate_clock_now(), true, NULL, &burst);
+  return set_config(l, keel_rate_now(), true, NULL, &burst);
 }

@@ -7,13 +7,12 @@
  * short gives its tokens back through Go's CancelAt before returning. */
 #include "keel/ctx.h"
 #include "keel/rate.h"
-#include "rate/clock.h"
 #include "rate/bucket.h"
 #include "rate/limiter.h"
 
 int keel_rate_wait_n(keel_rate_limiter *l, keel_ctx *ctx, int64_t n) {
   if (!l || !ctx || n < 0) return KEEL_EINVAL;
-  int64_t t = rate_clock_now();
+  int64_t t = keel_rate_now();
   int64_t burst = keel_rate_limiter_burst(l);
   keel_rate_limit limit = keel_rate_limiter_limit(l);
   if (n > burst && !rate_is_inf(limit)) return KEEL_ELIMIT;

@@ -39,7 +39,6 @@
 #define KEEL_LIKELY(x) __builtin_expect(!!(x), 1)
 #define KEEL_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
-
 /* A full (seq_cst) fence. GCC's TSan does not model atomic_thread_fence,
  * so under TSan a seq_cst read-modify-write on a dummy word stands in. */
 #ifdef KEEL_SANITIZE_THREAD

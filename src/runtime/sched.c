@@ -219,7 +219,6 @@ static bool runq_put_local(keel_worker *w, struct keel_task *t) {
   }
 }
 
-/* Owner only: runnext first, then the ring. */
 /* With many tasks, each on its own page, resuming one misses on its struct
  * (and the page's TLB entry), then on each line of its stack as its frames
  * return toward the struct. Taking a task from the ring, prefetch the next
@@ -233,6 +232,7 @@ static void prefetch_resume(const struct keel_task *t) {
   for (int i = 1; i <= RESUME_PREFETCH_LINES; i++) __builtin_prefetch(top - 64 * i);
 }
 
+/* Owner only: runnext first, then the ring. */
 static struct keel_task *runq_get(keel_worker *w) {
   struct keel_task *next = atomic_load_explicit(&w->runnext, memory_order_relaxed);
   if (next && atomic_compare_exchange_strong_explicit(

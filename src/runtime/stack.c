@@ -376,14 +376,24 @@ static struct keel_block_cache *cache_slot(keel_worker *w, keel_stack_class *cls
   return &w->cache[(cls - pool.classes) % KEEL_WORKER_CACHES];
 }
 
+/* A worker's cache of blocks (no lock: its worker only). */
+static void cache_push(struct keel_block_cache *c, struct keel_task *t) {
+  t->next = c->head;
+  c->head = t;
+  c->n++;
+}
+
+/* Takes the first block of a worker's (non-empty) cache. */
+static struct keel_task *cache_pop(struct keel_block_cache *c) {
+  struct keel_task *t = c->head;
+  c->head = t->next;
+  c->n--;
+  return t;
+}
+
 /* Returns a cache's blocks to their class (under pool.lock). */
 static void cache_flush_locked(struct keel_block_cache *c) {
-  while (c->head) {
-    struct keel_task *x = c->head;
-    c->head = x->next;
-    free_push(c->cls, x);
-  }
-  c->n = 0;
+  while (c->head) free_push(c->cls, cache_pop(c));
 }
 
 int keel__task_alloc(size_t stack_size, struct keel_task **out) {
@@ -393,11 +403,8 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
     for (int i = 0; i < KEEL_WORKER_CACHES; i++) {
       struct keel_block_cache *c = &w->cache[i];
       if (c->head && c->cls->block == block) {
-        struct keel_task *t = c->head;
-        c->head = t->next;
-        c->n--;
+        *out = cache_pop(c);
         if (c->head) __builtin_prefetch(c->head);  /* the next spawn's block */
-        *out = t;
         return 0;
       }
     }
@@ -432,12 +439,7 @@ int keel__task_alloc(size_t stack_size, struct keel_task **out) {
       if (c->cls) cache_flush_locked(c);
       c->cls = cls;
     }
-    for (int i = 0; i < 32 && cls->free; i++) {
-      struct keel_task *x = free_pop(cls);
-      x->next = c->head;
-      c->head = x;
-      c->n++;
-    }
+    for (int i = 0; i < 32 && cls->free; i++) cache_push(c, free_pop(cls));
   }
   pthread_mutex_unlock(&pool.lock);
   *out = t;
@@ -454,21 +456,14 @@ void keel__task_free_block(struct keel_task *t) {
   struct keel_block_cache *c = w ? cache_slot(w, t->cls) : NULL;
   if (c && !c->cls) c->cls = t->cls;  /* a free slot: this class takes it */
   if (c && c->cls == t->cls && c->n < KEEL_WORKER_CACHE_MAX) {
-    t->next = c->head;
-    c->head = t;
-    c->n++;
+    cache_push(c, t);
     return;
   }
   pthread_mutex_lock(&pool.lock);
   free_push(t->cls, t);
   if (c && c->cls == t->cls) {
     /* Give half the worker's cache back so other workers can use it. */
-    while (c->n > KEEL_WORKER_CACHE_MAX / 2) {
-      struct keel_task *x = c->head;
-      c->head = x->next;
-      c->n--;
-      free_push(x->cls, x);
-    }
+    while (c->n > KEEL_WORKER_CACHE_MAX / 2) free_push(c->cls, cache_pop(c));
   }
   pthread_mutex_unlock(&pool.lock);
 }
