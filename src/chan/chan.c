@@ -29,7 +29,7 @@ int chan_make_with_extra(keel_chan **out, size_t elem_size, size_t capacity,
   keel_chan *c = (keel_chan *)mem;
   /* Field by field: a memset of the header compiles to `rep stos`, whose
    * start-up cost showed in timer create/stop. */
-  atomic_init(&c->lock.state, 0);
+  chan_lock_init(&c->lock);
   atomic_init(&c->closed, false);
   atomic_init(&c->count, 0);
   atomic_init(&c->refs, 1);

@@ -21,37 +21,9 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "chan/lock.h"
 #include "keel/chan.h"
 #include "runtime/waiter.h"
-
-/* ---- the lock: a three-state futex mutex (Drepper's "mutex 3") -------------
- * Uncontended lock and unlock are one atomic each; a contended locker spins
- * briefly (critical sections are a few dozen instructions), then sleeps on
- * the futex so a preempted holder on a busy machine costs no burnt CPU. */
-typedef struct chan_lock {
-  _Atomic uint32_t state;  /* 0 free, 1 locked, 2 locked with sleepers */
-} chan_lock;
-
-void chan_lock_slow(chan_lock *l);
-void chan_unlock_slow(chan_lock *l);
-
-static inline void chan_lock_acquire(chan_lock *l) {
-  uint32_t expected = 0;
-  if (__builtin_expect(atomic_compare_exchange_strong_explicit(
-                           &l->state, &expected, 1, memory_order_acquire,
-                           memory_order_relaxed),
-                       1))
-    return;
-  chan_lock_slow(l);
-}
-
-static inline void chan_lock_release(chan_lock *l) {
-  if (__builtin_expect(atomic_exchange_explicit(&l->state, 0,
-                                                memory_order_release) != 2,
-                       1))
-    return;
-  chan_unlock_slow(l);
-}
 
 /* ---- wait queues ------------------------------------------------------------ */
 
