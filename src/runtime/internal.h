@@ -133,6 +133,7 @@ enum keel_post {
 };
 
 #define KEEL_RUNQ_SIZE 256u
+#define KEEL_WORKER_CACHE_MAX 128u  /* blocks per worker cache slot */
 
 typedef struct keel_worker {
   /* Local run queue: a single-producer (the owner), multi-consumer (owner
@@ -162,11 +163,13 @@ typedef struct keel_worker {
   struct keel_worker *idle_next;  /* idle stack link (under idle_lock) */
   bool idle_listed;               /* (under idle_lock) */
   /* Pools: free task blocks of up to KEEL_WORKER_CACHES size classes (no
-   * lock: owner only); a class goes to slot (class index % slots). */
+   * lock: owner only); a class goes to slot (class index % slots). Arrays,
+   * not lists threaded through the blocks: taking a block or a batch then
+   * reads no block, and the next blocks can be prefetched. */
   struct keel_block_cache {
     struct keel_stack_class *cls;
-    struct keel_task *head;
     uint32_t n;
+    struct keel_task *blocks[KEEL_WORKER_CACHE_MAX];
   } cache[4];
   uint64_t next_id, last_id;      /* a batch of task ids */
   void *altstack;

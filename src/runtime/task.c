@@ -145,6 +145,16 @@ static void recycle(struct keel_task *t) {
   keel__task_free_block(t);
 }
 
+/* One task fewer (finished, or a spawn undone); the last one wakes a
+ * shutdown waiting for the count to drain. */
+static void ntasks_drop(keel_rt *rt) {
+  if (atomic_fetch_sub_explicit(&rt->ntasks, 1, memory_order_acq_rel) == 1 &&
+      atomic_load(&rt->shutdown_waiting)) {
+    atomic_fetch_add(&rt->drain_word, 1);
+    keel__futex_wake(&rt->drain_word, 1);
+  }
+}
+
 int keel_task_spawn(keel_task **handle, keel_task_fn fn, void *arg,
                     const keel_task_options *opts) {
   if (!fn) return KEEL_EINVAL;
@@ -154,9 +164,19 @@ int keel_task_spawn(keel_task **handle, keel_task_fn fn, void *arg,
   size_t st = opts && opts->stack_size ? opts->stack_size : rt->default_stack;
   if (st < KEEL_MIN_STACK) st = KEEL_MIN_STACK;
   if (st > ((size_t)1 << 40)) return KEEL_EINVAL;
+  /* Counted before the block is written: the locked add then finds no
+   * stores to the (maybe uncached) block waiting in the store buffer. */
+  atomic_fetch_add_explicit(&rt->ntasks, 1, memory_order_relaxed);
+  if (atomic_load_explicit(&rt->state, memory_order_acquire) != KEEL_RT_RUNNING) {
+    ntasks_drop(rt);  /* shutdown began while we spawned */
+    return KEEL_ESHUTDOWN;
+  }
   struct keel_task *t;
   rc = keel__task_alloc(st, &t);
-  if (rc) return rc;
+  if (rc) {
+    ntasks_drop(rt);
+    return rc;
+  }
   t->fn = fn;
   t->arg = arg;
   t->id = next_task_id();
@@ -173,13 +193,6 @@ int keel_task_spawn(keel_task **handle, keel_task_fn fn, void *arg,
   }
   keel__san_task_created(t);
   keel__task_ctx_init(t);
-  atomic_fetch_add_explicit(&rt->ntasks, 1, memory_order_relaxed);
-  if (atomic_load_explicit(&rt->state, memory_order_acquire) != KEEL_RT_RUNNING) {
-    /* Shutdown began while we spawned: undo. */
-    atomic_fetch_sub_explicit(&rt->ntasks, 1, memory_order_relaxed);
-    recycle(t);
-    return KEEL_ESHUTDOWN;
-  }
   if (handle) *handle = encode(t);
   keel__task_enqueue_new(t);
   return 0;
@@ -194,11 +207,7 @@ void keel__task_finish(struct keel_task *t) {
   if (j && keel_waiter_claim(j, 0)) keel_waiter_wake(j);
   keel__spin_unlock(&t->join_lock);
   if (detached) recycle(t);
-  if (atomic_fetch_sub_explicit(&rt->ntasks, 1, memory_order_acq_rel) == 1 &&
-      atomic_load(&rt->shutdown_waiting)) {
-    atomic_fetch_add(&rt->drain_word, 1);
-    keel__futex_wake(&rt->drain_word, 1);
-  }
+  ntasks_drop(rt);
 }
 
 /* ---- join / detach --------------------------------------------------------------- */
