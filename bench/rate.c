@@ -5,7 +5,13 @@
  *   rate_allow_refused_1thread the refusing path (an empty bucket)
  *   rate_allow_2threads        two threads hammering one limiter; ns per op
  *   rate_reserve_cancel        reserve then cancel
- *   rate_keyed_allow_100k_keys keyed allow over 100,000 keys (Go: map+mutex) */
+ *   rate_keyed_allow_100k_keys keyed allow over 100,000 keys (Go: map+mutex)
+ *   rate_floor_clock           the clock alone: keel_rate_now() (Go: time.Now())
+ *   rate_floor_clock_cas16     keel only: a clock reading and one 16-byte
+ *                              compare-and-swap publishing it, the least a
+ *                              lock-free allow on Go's state must do; its
+ *                              ratio to Go's rate_allow_1thread is the best
+ *                              ratio this machine allows (docs/rate.md) */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +32,46 @@ static void allow_1thread(void) {
   sink = ok;
   keel_rate_limiter_free(l);
 }
+
+static void floor_clock(void) {
+  long n = 20000000;
+  int64_t acc = 0, t0 = keel_now();
+  for (long i = 0; i < n; i++) acc += keel_rate_now();
+  bench_report("rate_floor_clock", keel_now() - t0, n);
+  sink = (long)acc;
+}
+
+#if defined(__x86_64__)
+typedef struct { _Alignas(16) uint64_t lo, hi; } word16;
+
+/* lock cmpxchg16b: *w = {lo, hi} if *w == *expected, else *expected = *w. */
+static inline int cas16(word16 *w, word16 *expected, uint64_t lo, uint64_t hi) {
+  unsigned char ok;
+  __asm__ __volatile__("lock cmpxchg16b %1\n\tsete %0"
+                       : "=q"(ok), "+m"(*w), "+a"(expected->lo), "+d"(expected->hi)
+                       : "b"(lo), "c"(hi)
+                       : "memory", "cc");
+  return ok;
+}
+
+static void floor_clock_cas16(void) {
+  static word16 w;
+  word16 cur = {0, 0};
+  long n = 20000000;
+  int64_t t0 = keel_now();
+  for (long i = 0; i < n; i++) {
+    uint64_t now = (uint64_t)keel_rate_now();
+    while (!cas16(&w, &cur, cur.lo + 1, now)) {
+    }
+    cur.lo += 1;
+    cur.hi = now;
+  }
+  bench_report("rate_floor_clock_cas16", keel_now() - t0, n);
+  sink = (long)w.lo;
+}
+#else
+static void floor_clock_cas16(void) {}
+#endif
 
 static void allow_refused(void) {
   keel_rate_limiter *l;
@@ -116,5 +162,7 @@ int main(void) {
   allow_2threads();
   reserve_cancel();
   keyed_100k();
+  floor_clock();
+  floor_clock_cas16();
   return 0;
 }

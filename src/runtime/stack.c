@@ -340,8 +340,9 @@ static int slab_grow(keel_stack_class *cls) {
    * unmapped); carved room that failed is simply left unused. */
   if (own && (rc || (rc = record_map(base, len)) != 0)) munmap(base, len);
   if (rc) return rc;
-  /* Under the freed blocks (at most KEEL_PREFILL_AHEAD of them here: a
-   * class grows only when it runs out, or short, for prefill). */
+  /* Under the freed blocks. Few to move: a class grows when it runs out
+   * (or, for prefill, below KEEL_PREFILL_AHEAD), plus what was freed while
+   * the slab was being prepared. */
   memmove(cls->free + n, cls->free, cls->nfree * sizeof *cls->free);
   memcpy(cls->free, fresh, n * sizeof *fresh);
   cls->nfree += n;

@@ -125,10 +125,23 @@ func keyed100k() {
 	sink = ok
 }
 
+// The clock alone (keel: keel_rate_now()).
+func floorClock() {
+	n := 20000000
+	var acc int64
+	t0 := time.Now()
+	for i := 0; i < n; i++ {
+		acc += time.Now().UnixNano()
+	}
+	report("rate_floor_clock", time.Since(t0), n)
+	sink = int(acc)
+}
+
 func main() {
 	allow1()
 	allowRefused()
 	allow2()
 	reserveCancel()
 	keyed100k()
+	floorClock()
 }
