@@ -1,12 +1,15 @@
 /* select.c — keel_chan_select, Go's selectgo in three passes.
  *
- *   0. In a random order, look without locks for a case that seems ready;
- *      lock its channel alone and try it. Most selects with a ready case end
- *      here, with one lock taken instead of one per case.
+ *   0. Look without locks at every case, and pick one uniformly among
+ *      those that seem ready (reservoir sampling: the m-th seemingly ready
+ *      case replaces the pick with probability 1/m, so with one ready case no
+ *      random number is drawn); lock its channel alone and try it. Most
+ *      selects with a ready case end here, with one lock taken instead of one
+ *      per case and no shuffle.
  *   1. With every case's channel locked (in address order, each channel once),
- *      look at the cases in the same random order and perform the first that
- *      can proceed. The random poll order makes the choice among ready cases
- *      uniform (in pass 0 too: it performs the first seemingly ready case).
+ *      look at the cases in a uniformly random order (a Fisher-Yates shuffle)
+ *      and perform the first that can proceed, so the choice among ready
+ *      cases is uniform here too.
  *   2. None can: queue one entry per case, all pointing at one waiter, unlock
  *      and park. The first waker to claim the waiter (keel_waiter_claim with
  *      the case index) wins; it performs its side of the case under its
@@ -134,15 +137,36 @@ static int select_nothing(int64_t deadline) {
 int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline) {
   if (n > 0 && !cases) return KEEL_EINVAL;
   if (n > SELECT_MAX_CASES) return KEEL_EINVAL;
-  size_t active = 0;
+
+  /* Pass 0, with the arguments' check: a lock-free look (counts and flags
+   * only) at every case, one seemingly ready case picked uniformly, then
+   * only that channel locked and the case tried for real. */
+  uint64_t rng = rng_load();
+  size_t active = 0, looks_ready = 0, pick = 0;
   for (size_t i = 0; i < n; i++) {
     keel_select_case *sc = &cases[i];
     if (!sc->chan) continue;
     if (sc->op != KEEL_SELECT_SEND && sc->op != KEEL_SELECT_RECV) return KEEL_EINVAL;
     if (sc->op == KEEL_SELECT_SEND && !sc->elem && sc->chan->elem_size) return KEEL_EINVAL;
     active++;
+    if (case_looks_ready(sc) && (++looks_ready == 1 || rng_below(&rng, (uint32_t)looks_ready) == 0))
+      pick = i;
   }
   if (active == 0) return select_nothing(deadline);
+  if (looks_ready) {
+    keel_select_case *sc = &cases[pick];
+    int result;
+    chan_entry *wake;
+    chan_lock_acquire(&sc->chan->lock);
+    bool done = try_case(sc, &result, &wake);
+    chan_lock_release(&sc->chan->lock);
+    if (done) {
+      rng_state = rng;
+      if (wake) keel_waiter_wake(wake->waiter);
+      sc->result = result;
+      return (int)pick;
+    }
+  }
 
   /* Scratch: the poll order, the lock order, one queue entry per case. */
   uint32_t poll_stack[SELECT_STACK_CASES];
@@ -154,7 +178,10 @@ int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline) {
   void *heap = NULL;
   if (active > SELECT_STACK_CASES) {
     heap = malloc(active * (sizeof *entries + sizeof *order + sizeof *poll));
-    if (!heap) return KEEL_ENOMEM;
+    if (!heap) {
+      rng_state = rng;
+      return KEEL_ENOMEM;
+    }
     entries = heap;
     order = (keel_chan **)(entries + active);
     poll = (uint32_t *)(order + active);
@@ -162,7 +189,6 @@ int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline) {
 
   /* Inside-out Fisher-Yates: poll is a uniform permutation of the cases. */
   size_t k = 0;
-  uint64_t rng = rng_load();
   for (size_t i = 0; i < n; i++) {
     if (!cases[i].chan) continue;
     uint32_t j = rng_below(&rng, (uint32_t)k + 1);
@@ -172,26 +198,6 @@ int keel_chan_select(keel_select_case *cases, size_t n, int64_t deadline) {
     k++;
   }
   rng_state = rng;
-
-  /* Pass 0: a lock-free look (counts and flags only) for a case that seems
-   * ready, then that one channel locked and the case tried for real. A
-   * select with a ready case takes one lock instead of all of them. */
-  for (k = 0; k < active; k++) {
-    keel_select_case *sc = &cases[poll[k]];
-    if (!case_looks_ready(sc)) continue;
-    int result;
-    chan_entry *wake;
-    chan_lock_acquire(&sc->chan->lock);
-    if (try_case(sc, &result, &wake)) {
-      int chosen = (int)poll[k];
-      chan_lock_release(&sc->chan->lock);
-      if (wake) keel_waiter_wake(wake->waiter);
-      sc->result = result;
-      free(heap);
-      return chosen;
-    }
-    chan_lock_release(&sc->chan->lock);
-  }
 
   size_t nlocks = sort_unique(order, active);
   lock_all(order, nlocks);

@@ -97,6 +97,34 @@ KT_TEST(choice_among_ready_cases_is_uniform) {
   for (int i = 0; i < K; i++) keel_chan_release(c[i]);
 }
 
+/* Ready cases among empty ones: the pick must stay uniform among the ready
+ * (a scan from a random start would favour case 3, which follows the gap). */
+KT_TEST(choice_among_some_ready_cases_is_uniform) {
+  enum { K = 5 };
+  int rounds = KT_SANITIZED() ? 9000 : 45000;
+  const bool ready[K] = {true, true, false, true, false};
+  keel_chan *c[K];
+  for (int i = 0; i < K; i++) c[i] = mk(0, (size_t)rounds);
+  for (int i = 0; i < K; i++)
+    for (int r = 0; ready[i] && r < rounds; r++) keel_chan_send(c[i], NULL, KEEL_NOWAIT);
+  keel_select_case cs[K];
+  for (int i = 0; i < K; i++) cs[i] = (keel_select_case)RECV(c[i], NULL);
+  int hits[K] = {0};
+  for (int r = 0; r < rounds; r++) {
+    int i = keel_chan_select(cs, K, KEEL_NOWAIT);
+    KT_CHECK(i >= 0 && i < K && ready[i]);
+    if (i >= 0 && i < K) hits[i]++;
+  }
+  /* Chi-square with 2 degrees of freedom over the 3 ready cases: 13.82 is
+   * p = 0.001. */
+  double expect = (double)rounds / 3, chi = 0;
+  for (int i = 0; i < K; i++)
+    if (ready[i]) chi += (hits[i] - expect) * (hits[i] - expect) / expect;
+  fprintf(stderr, "  hits %d %d - %d -, chi2 %.2f\n", hits[0], hits[1], hits[3], chi);
+  KT_CHECK(chi < 13.82);
+  for (int i = 0; i < K; i++) keel_chan_release(c[i]);
+}
+
 KT_TEST(same_channel_twice_takes_one_value) {
   keel_chan *c = mk(sizeof(int), 2);
   int v = 4, a = 0, b = 0;
