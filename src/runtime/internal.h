@@ -58,6 +58,10 @@ static inline void keel__futex_wake(_Atomic uint32_t *addr, int n) {
 void keel__futex_wait_until(_Atomic uint32_t *addr, uint32_t val,
                             int64_t deadline);
 
+/* The scheduler's commit of a parking task (waiter.c): sets PARKED on w
+ * unless its wake already came; false means resume the task at once. */
+bool keel__waiter_commit_park(keel_waiter *w);
+
 /* A test-and-test-and-set spinlock that yields the CPU when it spins long
  * (the machine may be oversubscribed; the holder may be descheduled). */
 static inline bool keel__spin_trylock(_Atomic int *l) {

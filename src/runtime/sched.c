@@ -392,10 +392,7 @@ static struct keel_task *post_switch(keel_worker *w) {
   w->post = KEEL_POST_NONE;
   switch (post) {
     case KEEL_POST_PARK: {
-      uint32_t zero = 0;
-      if (!atomic_compare_exchange_strong_explicit(&w->post_waiter->futex, &zero, 2,
-                                                   memory_order_acq_rel,
-                                                   memory_order_acquire))
+      if (!keel__waiter_commit_park(w->post_waiter))
         return prev;  /* woken before it finished switching out */
       return NULL;
     }

@@ -1,23 +1,29 @@
 /* waiter.c — parking and waking a task or a thread (waiter.h), cancel tokens,
  * and sleeping.
  *
- * The waiter's `futex` word is the wake protocol, for both kinds of waiter:
- *   0  not woken; the waiter is running or about to block
- *   2  (tasks only) the task's context is fully saved: it is parked
- *   1  woken (final)
- * The claim winner's keel_waiter_wake exchanges the word to 1. If it was 2
- * the task is parked and the waker makes it runnable; if it was 0 the task
- * has not finished switching out yet, and the scheduler's commit (a CAS
- * 0 -> 2, done on the worker's own stack after the switch) fails and resumes
- * the task at once. So a wake can never be lost, and a task is never made
- * runnable before its context is saved (Go's gopark/goready + casgstatus).
- * A thread waiter simply futex-waits while the word is 0.
+ * A task waiter's protocol lives in its state word, beside the claim
+ * reason: PARKED (set by the scheduler once the task's context is saved, by
+ * a CAS done on the worker's own stack after the switch) and WOKEN (set by
+ * the claim's winner once its hand-over is done: the waiter may return).
+ *   - The winner's claim CAS tells it whether PARKED was already set. If so
+ *     (the common case: the waker runs after the waiter switched out), no
+ *     one else writes the word any more: the winner stores WOKEN with a
+ *     plain release store and makes the task runnable. One atomic operation
+ *     per wake, the claim.
+ *   - If not, the waiter is still switching out: the winner sets WOKEN with
+ *     a fetch-or, and makes the task runnable only if PARKED turned up in
+ *     between; otherwise the scheduler's commit sees WOKEN, fails, and
+ *     resumes the task at once.
+ * So a wake can never be lost, and a task is never made runnable before its
+ * context is saved (Go's gopark/goready + casgstatus). A thread waiter never
+ * sets PARKED; it futex-waits on its `futex` word, which the winner sets to
+ * 1 and wakes.
  *
- * The waker never touches the waiter after the exchange (it reads w->task
- * before), because the waiter may return from park and drop it at once; the
- * futex wake of a thread waiter is an address-only system call, harmless if
- * the word's memory has since been reused (futex users tolerate spurious
- * wakeups).
+ * The waker never touches the waiter after the wake's last store or fetch-or
+ * (it reads w->task before), because the waiter may return from park and
+ * drop it at once; the futex wake of a thread waiter is an address-only
+ * system call, harmless if the word's memory has since been reused (futex
+ * users tolerate spurious wakeups).
  *
  * Cancel tokens keep their waiters on an intrusive list under a spinlock;
  * firing claims and wakes every waiter under that lock, so a parker that
@@ -57,7 +63,8 @@ void keel__spin_lock_slow(_Atomic int *l) {
 /* ---- waiters ------------------------------------------------------------------- */
 
 void keel_waiter_init(keel_waiter *w) {
-  atomic_store_explicit(&w->claim, KEEL_WAITER_OPEN, memory_order_relaxed);
+  atomic_store_explicit(&w->state, (uint32_t)KEEL_WAITER_OPEN, memory_order_relaxed);
+  w->winner_saw_parked = false;
   atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
   w->task = keel__task_current();
   w->cancel_link[0] = w->cancel_link[1] = NULL;
@@ -66,12 +73,32 @@ void keel_waiter_init(keel_waiter *w) {
 
 void keel_waiter_wake(keel_waiter *w) {
   struct keel_task *t = w->task;
-  uint32_t old = atomic_exchange_explicit(&w->futex, 1, memory_order_acq_rel);
-  if (t) {
-    if (old == 2) keel__task_ready(t);
-  } else {
+  if (!t) {
+    atomic_store_explicit(&w->futex, 1, memory_order_release);
     keel__futex_wake(&w->futex, 1);
+  } else if (w->winner_saw_parked) {
+    /* Parked and claimed by us: the word is ours alone. */
+    uint64_t s = atomic_load_explicit(&w->state, memory_order_relaxed);
+    atomic_store_explicit(&w->state, s | KEEL_WAITER_WOKEN, memory_order_release);
+    keel__task_ready(t);
+  } else {
+    uint64_t old = atomic_fetch_or_explicit(&w->state, KEEL_WAITER_WOKEN,
+                                            memory_order_acq_rel);
+    if (old & KEEL_WAITER_PARKED) keel__task_ready(t);
   }
+}
+
+/* The scheduler's commit of a task's park, after its context was saved:
+ * sets PARKED unless the wake already came. False: resume the task now. */
+bool keel__waiter_commit_park(keel_waiter *w) {
+  uint64_t s = atomic_load_explicit(&w->state, memory_order_acquire);
+  while (!(s & KEEL_WAITER_WOKEN)) {
+    if (atomic_compare_exchange_weak_explicit(&w->state, &s, s | KEEL_WAITER_PARKED,
+                                              memory_order_acq_rel,
+                                              memory_order_acquire))
+      return true;
+  }
+  return false;
 }
 
 static void waiter_timeout(void *arg, int64_t now) {
@@ -120,7 +147,7 @@ int32_t keel_waiter_park(keel_waiter *w, int64_t deadline,
 
   if (c) linked = cancel_link(c, w);
   if (deadline != KEEL_FOREVER &&
-      atomic_load_explicit(&w->claim, memory_order_acquire) == KEEL_WAITER_OPEN) {
+      keel_waiter_reason(w) == KEEL_WAITER_OPEN) {
     if (deadline <= keel_now()) {
       if (keel_waiter_claim(w, KEEL_ETIMEDOUT)) keel_waiter_wake(w);
     } else if (self) {
@@ -137,9 +164,9 @@ int32_t keel_waiter_park(keel_waiter *w, int64_t deadline,
   }
 
   if (self) {
-    /* The switch commits the park (0 -> 2) on the scheduler's stack; if a
-     * wake came first the commit fails and we are resumed at once. */
-    while (atomic_load_explicit(&w->futex, memory_order_acquire) != 1)
+    /* The switch commits the park (sets PARKED) on the scheduler's stack;
+     * if the wake came first the commit fails and we are resumed at once. */
+    while (!(atomic_load_explicit(&w->state, memory_order_acquire) & KEEL_WAITER_WOKEN))
       keel__task_switch_out(KEEL_POST_PARK, w);
   } else {
     while (atomic_load_explicit(&w->futex, memory_order_acquire) != 1) {
@@ -154,7 +181,7 @@ int32_t keel_waiter_park(keel_waiter *w, int64_t deadline,
   if (timer_armed) keel_rtimer_stop(&tm);
   w->timer = NULL;
   if (linked) keel__cancel_unlink(c, w);
-  return atomic_load_explicit(&w->claim, memory_order_acquire);
+  return keel_waiter_reason(w);
 }
 
 /* ---- cancel tokens ------------------------------------------------------------- */

@@ -34,9 +34,16 @@
 
 #define KEEL_WAITER_OPEN INT32_MIN  /* not claimed yet */
 
+/* The state word: the claim reason in the low 32 bits, and for task waiters
+ * two flags above it (waiter.c explains the protocol). */
+#define KEEL_WAITER_PARKED (UINT64_C(1) << 32)  /* the task's context is saved */
+#define KEEL_WAITER_WOKEN (UINT64_C(1) << 33)   /* the winner's wake is done */
+#define KEEL_WAITER_REASON(s) ((int32_t)(uint32_t)(s))
+
 typedef struct keel_waiter {
-  _Atomic int32_t claim;  /* KEEL_WAITER_OPEN, then the winning reason */
+  _Atomic uint64_t state; /* reason | PARKED | WOKEN */
   /* private (runtime) */
+  bool winner_saw_parked; /* written by the claim's winner, read by its wake */
   _Atomic uint32_t futex; /* thread waiters block on this word */
   void *task;             /* the parked task, or NULL for a thread */
   void *cancel_link[2];   /* entry on a cancel token's list */
@@ -46,13 +53,30 @@ typedef struct keel_waiter {
 /* Prepares w for the calling task or thread. */
 void keel_waiter_init(keel_waiter *w);
 
+/* The claim reason so far: KEEL_WAITER_OPEN until a claim wins. */
+static inline int32_t keel_waiter_reason(keel_waiter *w) {
+  return KEEL_WAITER_REASON(atomic_load_explicit(&w->state, memory_order_acquire));
+}
+
 /* Tries to claim w with reason (any value but KEEL_WAITER_OPEN: the channel
  * module uses case indexes >= 0; the runtime uses KEEL_ETIMEDOUT and cancel
- * codes). True if this caller won; it must then call keel_waiter_wake once. */
+ * codes). True if this caller won; it must then call keel_waiter_wake once,
+ * on the same thread. One atomic operation unless the parked flag changes
+ * under it. */
 static inline bool keel_waiter_claim(keel_waiter *w, int32_t reason) {
-  int32_t open = KEEL_WAITER_OPEN;
-  return atomic_compare_exchange_strong_explicit(
-      &w->claim, &open, reason, memory_order_acq_rel, memory_order_acquire);
+  /* First guess: open and parked, the common case, so the CAS is the only
+   * access (a load first would fetch the line twice when it is remote). */
+  uint64_t s = KEEL_WAITER_PARKED | (uint32_t)KEEL_WAITER_OPEN;
+  for (;;) {
+    uint64_t claimed = (s & ~(uint64_t)UINT32_MAX) | (uint32_t)reason;
+    if (atomic_compare_exchange_weak_explicit(&w->state, &s, claimed,
+                                              memory_order_acq_rel,
+                                              memory_order_relaxed)) {
+      w->winner_saw_parked = (s & KEEL_WAITER_PARKED) != 0;
+      return true;
+    }
+    if (KEEL_WAITER_REASON(s) != KEEL_WAITER_OPEN) return false;
+  }
 }
 
 /* Wakes w; only the winner of the claim calls it. Any thread or task. */
