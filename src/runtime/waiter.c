@@ -5,11 +5,10 @@
  * reason: PARKED (set by the scheduler once the task's context is saved, by
  * a CAS done on the worker's own stack after the switch) and WOKEN (set by
  * the claim's winner once its hand-over is done: the waiter may return).
- *   - The winner's claim CAS tells it whether PARKED was already set. If so
- *     (the common case: the waker runs after the waiter switched out), no
- *     one else writes the word any more: the winner stores WOKEN with a
- *     plain release store and makes the task runnable. One atomic operation
- *     per wake, the claim.
+ *   - If the winner's wake finds PARKED set (the common case: the waker runs
+ *     after the waiter switched out), no one else writes the word any more:
+ *     the winner stores WOKEN with a plain release store and makes the task
+ *     runnable. One atomic operation per wake, the claim.
  *   - If not, the waiter is still switching out: the winner sets WOKEN with
  *     a fetch-or, and makes the task runnable only if PARKED turned up in
  *     between; otherwise the scheduler's commit sees WOKEN, fails, and
@@ -64,7 +63,6 @@ void keel__spin_lock_slow(_Atomic int *l) {
 
 void keel_waiter_init(keel_waiter *w) {
   atomic_store_explicit(&w->state, (uint32_t)KEEL_WAITER_OPEN, memory_order_relaxed);
-  w->winner_saw_parked = false;
   atomic_store_explicit(&w->futex, 0, memory_order_relaxed);
   w->task = keel__task_current();
   w->cancel_link[0] = w->cancel_link[1] = NULL;
@@ -76,15 +74,18 @@ void keel_waiter_wake(keel_waiter *w) {
   if (!t) {
     atomic_store_explicit(&w->futex, 1, memory_order_release);
     keel__futex_wake(&w->futex, 1);
-  } else if (w->winner_saw_parked) {
-    /* Parked and claimed by us: the word is ours alone. */
-    uint64_t s = atomic_load_explicit(&w->state, memory_order_relaxed);
+    return;
+  }
+  /* The claim CAS left the line in our cache: this load is cheap. Acquire:
+   * it may read the commit's CAS, after which the task's context is saved. */
+  uint64_t s = atomic_load_explicit(&w->state, memory_order_acquire);
+  if (s & KEEL_WAITER_PARKED) {
+    /* Committed and claimed by us: the word is ours alone. */
     atomic_store_explicit(&w->state, s | KEEL_WAITER_WOKEN, memory_order_release);
     keel__task_ready(t);
-  } else {
-    uint64_t old = atomic_fetch_or_explicit(&w->state, KEEL_WAITER_WOKEN,
-                                            memory_order_acq_rel);
-    if (old & KEEL_WAITER_PARKED) keel__task_ready(t);
+  } else if (atomic_fetch_or_explicit(&w->state, KEEL_WAITER_WOKEN,
+                                      memory_order_acq_rel) & KEEL_WAITER_PARKED) {
+    keel__task_ready(t);  /* the commit came between the load and the or */
   }
 }
 

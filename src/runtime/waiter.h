@@ -43,7 +43,6 @@
 typedef struct keel_waiter {
   _Atomic uint64_t state; /* reason | PARKED | WOKEN */
   /* private (runtime) */
-  bool winner_saw_parked; /* written by the claim's winner, read by its wake */
   _Atomic uint32_t futex; /* thread waiters block on this word */
   void *task;             /* the parked task, or NULL for a thread */
   void *cancel_link[2];   /* entry on a cancel token's list */
@@ -60,9 +59,8 @@ static inline int32_t keel_waiter_reason(keel_waiter *w) {
 
 /* Tries to claim w with reason (any value but KEEL_WAITER_OPEN: the channel
  * module uses case indexes >= 0; the runtime uses KEEL_ETIMEDOUT and cancel
- * codes). True if this caller won; it must then call keel_waiter_wake once,
- * on the same thread. One atomic operation unless the parked flag changes
- * under it. */
+ * codes). True if this caller won; it must then call keel_waiter_wake once.
+ * One atomic operation unless the parked flag changes under it. */
 static inline bool keel_waiter_claim(keel_waiter *w, int32_t reason) {
   /* First guess: open and parked, the common case, so the CAS is the only
    * access (a load first would fetch the line twice when it is remote). */
@@ -71,10 +69,8 @@ static inline bool keel_waiter_claim(keel_waiter *w, int32_t reason) {
     uint64_t claimed = (s & ~(uint64_t)UINT32_MAX) | (uint32_t)reason;
     if (atomic_compare_exchange_weak_explicit(&w->state, &s, claimed,
                                               memory_order_acq_rel,
-                                              memory_order_relaxed)) {
-      w->winner_saw_parked = (s & KEEL_WAITER_PARKED) != 0;
+                                              memory_order_relaxed))
       return true;
-    }
     if (KEEL_WAITER_REASON(s) != KEEL_WAITER_OPEN) return false;
   }
 }

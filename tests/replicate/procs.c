@@ -5,7 +5,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <spawn.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,8 +46,20 @@ static int count_fds(void) {
   return n - 1;   /* the directory's own descriptor */
 }
 
+/* False once process pid is gone, waiting up to 5 s for its exit: a process
+ * just sent SIGKILL may still be on its way out (a pidfd turns readable when
+ * it has exited, even when it is not our child). */
+static bool survives_kill(pid_t pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return false;  /* ESRCH: already gone */
+  struct pollfd p = {.fd = fd, .events = POLLIN};
+  bool alive = poll(&p, 1, 5000) == 0;
+  close(fd);
+  return alive;
+}
+
 /* Processes whose parent is us (zombies included), and processes whose
- * command line contains `marker` (orphans anywhere). */
+ * command line contains `marker` and that survive (orphans anywhere). */
 static int scan_proc(const char *marker, int *marked) {
   DIR *d = opendir("/proc");
   if (!d) return -1;
@@ -76,7 +90,7 @@ static int scan_proc(const char *marker, int *marked) {
     for (size_t i = 0; i < n; i++)
       if (buf[i] == '\0') buf[i] = ' ';
     buf[n] = '\0';
-    if (strstr(buf, marker)) (*marked)++;
+    if (strstr(buf, marker) && survives_kill((pid_t)atoi(e->d_name))) (*marked)++;
   }
   closedir(d);
   return children;

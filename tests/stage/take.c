@@ -16,7 +16,10 @@ KT_TEST(takes_n_from_a_repeat) {
   }
   KT_CHECK_EQ(keel_chan_recv(out, NULL, KEEL_FOREVER), KEEL_ECLOSED);
   keel_ctx_cancel(ctx);   /* the repeat runs until its context ends */
-  KT_CHECK_EQ(st_drain(rep), 0);
+  /* At most one value more: the repeat may have checked its context just
+   * before the cancel and then find our receive waiting (in Go's select both
+   * cases would be ready too); after that send it sees the cancel. */
+  KT_CHECK(st_drain(rep) <= 1);
   KT_CHECK(kt_tasks_settle(base, 30 * KEEL_SECOND));
   keel_chan_release(rep);
   keel_chan_release(out);
