@@ -1,6 +1,7 @@
 /* In-process replication: winners, losers, failures, deadlines, hedging,
  * detached reaping, results by pointer, and a concurrent stress. No sleep
  * synchronises anything: losers block on their context until canceled. */
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -12,6 +13,7 @@
 #include "keel/ctx.h"
 #include "keel/replicate.h"
 #include "keel/task.h"
+#include "runtime/rtimer.h"
 
 #define MS KEEL_MILLISECOND
 
@@ -154,19 +156,64 @@ static keel_err *slow_fail(keel_replica *r) {
   return keel_err_new("test", rc ? rc : KEEL_EUNAVAILABLE, "slow failure");
 }
 
-KT_TEST(deadline_is_not_per_attempt) {
+/* Ten copies of fn, one after another (failover), under one 100 ms
+ * deadline. Returns keel_replicate's code; *token gets keel_ctx_err of the
+ * context right after. */
+static int failover_ten(keel_err *(*fn)(keel_replica *), keel_replicate_report *rep,
+                        int *token) {
   keel_replicate_handler hs[10];
-  for (int i = 0; i < 10; i++) hs[i] = (keel_replicate_handler){slow_fail, NULL, NULL};
+  for (int i = 0; i < 10; i++) hs[i] = (keel_replicate_handler){fn, NULL, NULL};
   keel_ctx *ctx;
-  KT_CHECK_EQ(keel_ctx_with_timeout(keel_ctx_background(), 100 * MS, &ctx), 0);
+  if (keel_ctx_with_timeout(keel_ctx_background(), 100 * MS, &ctx) != 0) return -1;
   keel_replicate_options o = {.initial = 1};
-  keel_replicate_report rep = {0};
   keel_err *err = NULL;
-  KT_CHECK_EQ(keel_replicate(ctx, hs, 10, &o, NULL, &rep, &err), KEEL_EDEADLINE);
-  KT_CHECK(rep.started >= 1 && rep.started <= 5);
-  KT_CHECK(rep.elapsed < 10 * 30 * MS);
+  int rc = keel_replicate(ctx, hs, 10, &o, NULL, rep, &err);
+  *token = keel_ctx_err(ctx);
   keel_err_release(err);
   keel_ctx_release(ctx);
+  return rc;
+}
+
+KT_TEST(deadline_is_not_per_attempt) {
+  keel_replicate_report rep = {0};
+  int token;
+  KT_CHECK_EQ(failover_ten(slow_fail, &rep, &token), KEEL_EDEADLINE);
+  KT_CHECK(rep.started >= 1 && rep.started <= 5);
+  KT_CHECK(rep.elapsed < 10 * 30 * MS);
+}
+
+/* The deadline has passed but the timer thread has not canceled the
+ * context's token yet (a host that deschedules its vCPU delays it by
+ * milliseconds; here an rtimer callback that blocks holds it). A replica
+ * that fails because, by the clock, the deadline has passed must end the
+ * call as the deadline would, not count as an ordinary failure that starts
+ * the next replica at once, down the whole list. */
+struct timer_stall { keel_rtimer t; _Atomic int entered, release; };
+static void timer_stall_cb(void *arg, int64_t now) {
+  (void)now;
+  struct timer_stall *st = arg;
+  atomic_store(&st->entered, 1);
+  while (!atomic_load(&st->release)) sched_yield();
+}
+static keel_err *busy_then_check_deadline(keel_replica *r) {
+  int64_t until = keel_now() + 30 * MS;
+  while (keel_now() < until) keel_task_yield();
+  int rc = keel_ctx_err_at(r->ctx, keel_now());
+  return keel_err_new("test", rc ? rc : KEEL_EUNAVAILABLE, "busy failure");
+}
+
+KT_TEST(deadline_ends_the_call_before_its_timer_fires) {
+  struct timer_stall st = {0};
+  keel_rtimer_init(&st.t, timer_stall_cb, &st);
+  KT_CHECK_EQ(keel_rtimer_start(&st.t, keel_now(), 0), 0);
+  while (!atomic_load(&st.entered)) sched_yield();
+  keel_replicate_report rep = {0};
+  int token;
+  KT_CHECK_EQ(failover_ten(busy_then_check_deadline, &rep, &token), KEEL_EDEADLINE);
+  KT_CHECK_EQ(token, 0);                            /* the timer is still held */
+  KT_CHECK(rep.started >= 1 && rep.started <= 4);   /* at 0, 30, 60, 90 ms */
+  atomic_store(&st.release, 1);
+  keel_rtimer_stop(&st.t);
 }
 
 KT_TEST(caller_cancel_stops_everything) {
