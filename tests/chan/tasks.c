@@ -71,6 +71,7 @@ typedef struct waiting {
   keel_chan *a, *b;
   keel_chan *started;
   int64_t deadline;
+  int64_t select_ended;   /* keel_now() just after the select */
   int rc, result;
   int value;
 } waiting;
@@ -83,6 +84,7 @@ static void select_task(void *arg) {
       {.chan = w->b, .op = KEEL_SELECT_RECV, .elem = &w->value},
   };
   w->rc = keel_chan_select(cs, 2, w->deadline);
+  w->select_ended = keel_now();
   w->result = w->rc >= 0 ? cs[w->rc].result : 0;
 }
 
@@ -115,16 +117,23 @@ KT_TEST(task_in_select_woken_by_send_close_deadline) {
   KT_CHECK_EQ(ct_queue_len(w.b, true), 0);
   keel_chan_release(w.started);
   keel_chan_release(w.a);
-  /* By its deadline (the runtime's timer claims the task's waiter). */
+  /* By its deadline (the runtime's timer claims the task's waiter). A
+   * deadline that has already passed when the select starts means "do not
+   * wait" (KEEL_EAGAIN): on a loaded machine the task may get there that
+   * late, so such a round is retried (up to 5, a 20 ms deadline each). */
   w.a = mk(sizeof(int), 0);
-  w.deadline = keel_deadline_in(3 * KEEL_MILLISECOND);
-  int64_t t0 = keel_now();
-  start_select_task(&w, &t);
-  KT_CHECK_EQ(keel_task_join(t, KEEL_FOREVER, NULL), 0);
+  for (int round = 0; round < 5; round++) {
+    w.deadline = keel_deadline_in(20 * KEEL_MILLISECOND);
+    start_select_task(&w, &t);
+    KT_CHECK_EQ(keel_task_join(t, KEEL_FOREVER, NULL), 0);
+    keel_chan_release(w.started);
+    /* An EAGAIN before the deadline would be a bug: that one fails. */
+    if (w.rc == KEEL_EAGAIN && w.select_ended >= w.deadline) continue;
+    break;
+  }
   KT_CHECK_EQ(w.rc, KEEL_ETIMEDOUT);
-  KT_CHECK(keel_now() - t0 >= 3 * KEEL_MILLISECOND);
+  KT_CHECK(keel_now() >= w.deadline);
   KT_CHECK_EQ(ct_queue_len(w.a, true) + ct_queue_len(w.b, true), 0);
-  keel_chan_release(w.started);
   keel_chan_release(w.a);
   keel_chan_release(w.b);
 }
