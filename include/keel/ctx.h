@@ -142,7 +142,9 @@ bool keel_ctx_after_stop(keel_ctx_after *stop);
  * Each returns when the operation completes (its usual result), or when the
  * context is done (KEEL_ECANCELED / KEEL_EDEADLINE). The context's deadline
  * is the call's deadline: a deadline that passes before the timer fired
- * still gives KEEL_EDEADLINE. A context already done gives its code without
+ * still gives KEEL_EDEADLINE, and the call then ends the context itself (as
+ * its timer would), so keel_ctx_err agrees from that point on. A context
+ * already done gives its code without
  * trying the operation. The channel calls are keel_chan_select with the
  * done channel as one more case (KEEL_ENOMEM if it cannot be made). */
 int keel_ctx_send(keel_ctx *c, keel_chan *ch, const void *elem);

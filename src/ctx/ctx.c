@@ -206,6 +206,22 @@ static void deadline_fire(void *arg, int64_t now) {
   ctx_cancel_tree(c, KEEL_EDEADLINE, c->u.d.cause);
 }
 
+int ctx_code_at_deadline(keel_ctx *c) {
+  int e = keel_ctx_err(c);
+  if (e) return e;
+  /* The owner: the nearest self-or-ancestor that set this deadline (below
+   * it every node inherited it). mark retains the cause, so the timer
+   * firing later as well is harmless: the first cancellation wins. */
+  for (keel_ctx *p = c; p && p->deadline == c->deadline; p = p->parent) {
+    if (p->has_timer) {
+      ctx_cancel_tree(p, KEEL_EDEADLINE, p->u.d.cause);
+      break;
+    }
+  }
+  e = keel_ctx_err(c);
+  return e ? e : KEEL_EDEADLINE;
+}
+
 int keel_ctx_with_deadline_cause(keel_ctx *parent, int64_t deadline,
                                  keel_err *cause, keel_ctx **out) {
   if (!parent || !out || parent->kind == CTX_AFTER) {

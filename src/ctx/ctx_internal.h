@@ -118,6 +118,16 @@ bool ctx_link(keel_ctx *c, int *code, keel_err **cause);
 void ctx_unlink(keel_ctx *c);
 /* Cancels c and everything below it, iteratively. cause is borrowed. */
 void ctx_cancel_tree(keel_ctx *c, int code, keel_err *cause);
+/* A blocking helper's wait ended at c's deadline: returns c's code. If c's
+ * token is still live (the timer thread can lag by milliseconds on a loaded
+ * host), ends c first with KEEL_EDEADLINE, as its deadline timer would, so
+ * that keel_ctx_err agrees with what the helper returns. */
+int ctx_code_at_deadline(keel_ctx *c);
+/* A runtime wait's code as a helper returns it: its KEEL_ETIMEDOUT (at the
+ * context's deadline) becomes the context's code. */
+static inline int ctx_map_wait(keel_ctx *c, int rc) {
+  return rc == KEEL_ETIMEDOUT ? ctx_code_at_deadline(c) : rc;
+}
 /* An after node fires in two steps: claim it (true once, if not stopped),
  * then launch its function, which then owns the ARMED reference. */
 bool ctx_after_claim(keel_ctx *c);

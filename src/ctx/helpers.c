@@ -11,26 +11,18 @@
  *     done channel is only made when a call really has to wait;
  *   - a deadline reported by the runtime (KEEL_ETIMEDOUT, or KEEL_EAGAIN for
  *     one already past) is the context's: it becomes the context's code if
- *     the timer already fired, else KEEL_EDEADLINE. */
+ *     the timer already fired; else the helper ends the context itself with
+ *     KEEL_EDEADLINE (ctx_code_at_deadline), so that keel_ctx_err, read next
+ *     by the caller, tells the same story. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "ctx/ctx_internal.h"
 
-static int ctx_code_after_deadline(const keel_ctx *c) {
-  int e = keel_ctx_err(c);
-  return e ? e : KEEL_EDEADLINE;
-}
-
-static int map_wait(const keel_ctx *c, int rc) {
-  if (rc == KEEL_ETIMEDOUT) return ctx_code_after_deadline(c);
-  return rc;
-}
-
-static int map_select(const keel_ctx *c, int rc) {
-  if (rc == KEEL_ETIMEDOUT) return ctx_code_after_deadline(c);
+static int map_select(keel_ctx *c, int rc) {
+  if (rc == KEEL_ETIMEDOUT) return ctx_code_at_deadline(c);
   if (rc == KEEL_EAGAIN && c->deadline != KEEL_FOREVER)
-    return ctx_code_after_deadline(c);
+    return ctx_code_at_deadline(c);
   return rc;
 }
 
@@ -110,20 +102,20 @@ int keel_ctx_sleep(keel_ctx *c, int64_t duration) {
   int64_t until = keel_deadline_in(duration);
   bool ctx_first = c->deadline < until;
   int rc = keel_sleep_until(ctx_first ? c->deadline : until, c->head.token);
-  if (rc) return map_wait(c, rc);
-  return ctx_first ? ctx_code_after_deadline(c) : 0;
+  if (rc) return ctx_map_wait(c, rc);
+  return ctx_first ? ctx_code_at_deadline(c) : 0;
 }
 
 int keel_ctx_join(keel_ctx *c, keel_task *task) {
   if (!c || !task) return KEEL_EINVAL;
   int e = keel_ctx_err(c);
   if (e) return e;
-  return map_wait(c, keel_task_join(task, c->deadline, c->head.token));
+  return ctx_map_wait(c, keel_task_join(task, c->deadline, c->head.token));
 }
 
 int keel_ctx_waitgroup_wait(keel_ctx *c, keel_waitgroup *wg) {
   if (!c || !wg) return KEEL_EINVAL;
   int e = keel_ctx_err(c);
   if (e) return e;
-  return map_wait(c, keel_waitgroup_wait(wg, c->deadline, c->head.token));
+  return ctx_map_wait(c, keel_waitgroup_wait(wg, c->deadline, c->head.token));
 }

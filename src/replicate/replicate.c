@@ -60,17 +60,6 @@
 /* The key of the value each replica's context carries: its keel_replica. */
 static const char replica_key;
 
-/* A context's end as the call judges it: by the clock as well as by its
- * token. A replica's keel_ctx_sleep (or any helper) returns KEEL_EDEADLINE
- * as soon as the deadline has passed, while the token is only canceled when
- * the timer thread gets to it, which a stalled host can delay by
- * milliseconds; judged by the token alone, a replica failing with
- * KEEL_EDEADLINE in that window would count as an ordinary failure and the
- * next one would start (and fail) at once, down the whole list. */
-static int ctx_ended(const keel_ctx *ctx) {
-  return keel_ctx_err_at(ctx, keel_now());
-}
-
 #define WINNER_NONE ((size_t)-1)
 #define WINNER_CLOSED ((size_t)-2)
 
@@ -220,7 +209,7 @@ static void replica_main(void *p) {
     /* A success after the call's context ended (another won, or the
      * caller's ended) is too late: it cannot claim. */
     size_t none = WINNER_NONE;
-    if (ctx_ended(c->ctx) == 0 &&
+    if (keel_ctx_err(c->ctx) == 0 &&
         atomic_compare_exchange_strong(&c->winner, &none, i)) {
       s->state = KEEL_REPLICA_WON;
       keel_ctx_cancel(c->ctx);     /* tell the others at once */
@@ -230,8 +219,8 @@ static void replica_main(void *p) {
     }
   } else {
     s->err = e;
-    s->state = ctx_ended(rc == 0 ? s->r.ctx : c->ctx) ? KEEL_REPLICA_CANCELED
-                                                   : KEEL_REPLICA_FAILED;
+    s->state = keel_ctx_err(rc == 0 ? s->r.ctx : c->ctx) ? KEEL_REPLICA_CANCELED
+                                                         : KEEL_REPLICA_FAILED;
   }
   keel_ctx_release(s->r.ctx);
   s->r.ctx = NULL;
@@ -387,8 +376,8 @@ static void coordinate(struct call *c, size_t max_running, int64_t delay) {
     }
     /* The winner cancels the call's context itself: check for one first. */
     if (atomic_load(&c->winner) != WINNER_NONE) return;
-    if (r == 1 || ctx_ended(c->ctx)) {
-      c->ctx_code = ctx_ended(c->ctx);
+    if (r == 1 || keel_ctx_err(c->ctx)) {
+      c->ctx_code = keel_ctx_err(c->ctx);
       if (c->ctx_code == 0) c->ctx_code = KEEL_ECANCELED;
       return;
     }
@@ -427,7 +416,7 @@ static void quiet_ctx_code(struct call *c) {
   for (size_t i = 0; i < c->next; i++)
     if (c->slots[i].state == KEEL_REPLICA_CANCELED ||
         c->slots[i].state == KEEL_REPLICA_LOST) {
-      c->ctx_code = ctx_ended(c->ctx);
+      c->ctx_code = keel_ctx_err(c->ctx);
       if (c->ctx_code == 0) c->ctx_code = KEEL_ECANCELED;
       return;
     }
