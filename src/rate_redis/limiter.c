@@ -298,12 +298,14 @@ static void apply_policy(keel_rate_redis_limiter *l, const char *key, int64_t n,
   }
 }
 
-int keel_rate_redis_allow_n(keel_rate_redis_limiter *l, keel_ctx *ctx, const char *key,
-                            int64_t n, keel_rate_redis_result *res) {
-  if (!l || !res || n < 0 || n > INT32_MAX || check_key(key)) return KEEL_EINVAL;
-  if (ctx && keel_ctx_err(ctx)) return keel_ctx_err(ctx);
+/* One check: Redis's answer, or, when Redis fails, the policy's (the failure
+ * noted and logged; *by_policy then true, res->error its code). Returns 0
+ * with *res filled, or the context's code or KEEL_ENOMEM: nothing decided. */
+static int check_once(keel_rate_redis_limiter *l, keel_ctx *ctx, const char *key,
+                      int64_t n, keel_rate_redis_result *res, bool *by_policy) {
   keel_err *why;
   bool ctx_done;
+  *by_policy = false;
   int rc = redis_check(l, ctx, key, n, res, &why, &ctx_done);
   if (rc == 0) {
     note_success(l);
@@ -316,7 +318,16 @@ int keel_rate_redis_allow_n(keel_rate_redis_limiter *l, keel_ctx *ctx, const cha
   note_failure(l, rc, why);
   keel_err_release(why);
   apply_policy(l, key, n, rc, res);
+  *by_policy = true;
   return 0;
+}
+
+int keel_rate_redis_allow_n(keel_rate_redis_limiter *l, keel_ctx *ctx, const char *key,
+                            int64_t n, keel_rate_redis_result *res) {
+  if (!l || !res || n < 0 || n > INT32_MAX || check_key(key)) return KEEL_EINVAL;
+  if (ctx && keel_ctx_err(ctx)) return keel_ctx_err(ctx);
+  bool by_policy;
+  return check_once(l, ctx, key, n, res, &by_policy);
 }
 
 int keel_rate_redis_wait_n(keel_rate_redis_limiter *l, keel_ctx *ctx, const char *key,
@@ -327,11 +338,10 @@ int keel_rate_redis_wait_n(keel_rate_redis_limiter *l, keel_ctx *ctx, const char
   keel_ctx *c = ctx ? ctx : keel_ctx_background();
   for (;;) {
     if (keel_ctx_err(c)) return keel_ctx_err(c);
-    keel_err *why;
-    bool ctx_done;
-    int rc = redis_check(l, ctx, key, n, res, &why, &ctx_done);
-    if (rc == 0) {
-      note_success(l);
+    bool by_policy;
+    int rc = check_once(l, ctx, key, n, res, &by_policy);
+    if (rc) return rc;
+    if (!by_policy) {
       if (res->allowed) return 0;
       if (res->retry_after < 0) return KEEL_ELIMIT;
       int64_t d = res->retry_after > 0 ? res->retry_after : KEEL_MICROSECOND;
@@ -341,15 +351,8 @@ int keel_rate_redis_wait_n(keel_rate_redis_limiter *l, keel_ctx *ctx, const char
       if (rc) return rc;
       continue;
     }
-    if (ctx_done || rc == KEEL_ENOMEM) {
-      keel_err_release(why);
-      return rc;
-    }
-    note_failure(l, rc, why);
-    keel_err_release(why);
-    apply_policy(l, key, n, rc, res);
     if (l->policy == KEEL_RATE_REDIS_FAIL_OPEN) return 0;
-    if (l->policy != KEEL_RATE_REDIS_FAIL_LOCAL) return rc;
+    if (l->policy != KEEL_RATE_REDIS_FAIL_LOCAL) return res->error;
     if (res->allowed) return 0;
     /* Local fallback: wait on the tiers in order, as the book's multiLimiter.
      * The tiers that admitted in local_decide already charged n. */

@@ -212,19 +212,26 @@ void keel__task_finish(struct keel_task *t) {
 
 /* ---- join / detach --------------------------------------------------------------- */
 
+/* Takes t's join lock and keeps it when h may still be joined or detached:
+ * neither done yet, and the generation, re-read under the lock, still the
+ * handle's (a handle whose task was recycled since decode is refused). */
+static bool lock_claimable(struct keel_task *t, keel_task *h) {
+  keel__spin_lock(&t->join_lock);
+  if (!t->detached && !t->joiner &&
+      (atomic_load_explicit(&t->gen, memory_order_relaxed) & 0xFFFF) ==
+          ((uint64_t)(uintptr_t)h >> GEN_SHIFT))
+    return true;
+  keel__spin_unlock(&t->join_lock);
+  return false;
+}
+
 int keel_task_join(keel_task *h, int64_t deadline, const keel_cancel *cancel) {
   if (!h) return KEEL_EINVAL;
   struct keel_task *t = decode(h);
   if (!t) return KEEL_ESTATE;
   struct keel_task *self = keel__task_current();
   if (t == self) return KEEL_ESTATE;
-  keel__spin_lock(&t->join_lock);
-  if (t->detached || t->joiner ||
-      (atomic_load_explicit(&t->gen, memory_order_relaxed) & 0xFFFF) !=
-          ((uint64_t)(uintptr_t)h >> GEN_SHIFT)) {
-    keel__spin_unlock(&t->join_lock);
-    return KEEL_ESTATE;
-  }
+  if (!lock_claimable(t, h)) return KEEL_ESTATE;
   if (t->finished) {
     keel__spin_unlock(&t->join_lock);
     recycle(t);
@@ -250,13 +257,7 @@ int keel_task_detach(keel_task *h) {
   if (!h) return KEEL_EINVAL;
   struct keel_task *t = decode(h);
   if (!t) return KEEL_ESTATE;
-  keel__spin_lock(&t->join_lock);
-  if (t->detached || t->joiner ||
-      (atomic_load_explicit(&t->gen, memory_order_relaxed) & 0xFFFF) !=
-          ((uint64_t)(uintptr_t)h >> GEN_SHIFT)) {
-    keel__spin_unlock(&t->join_lock);
-    return KEEL_ESTATE;
-  }
+  if (!lock_claimable(t, h)) return KEEL_ESTATE;
   t->detached = true;
   bool fin = t->finished;
   keel__spin_unlock(&t->join_lock);
