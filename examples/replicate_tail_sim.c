@@ -111,6 +111,19 @@ static int cmp64(const void *x, const void *y) {
   return (a > b) - (a < b);
 }
 
+/* The figures of a finished run: extra copies, work, and the latency
+ * percentiles (sorts lat). */
+static outcome summarize(outcome o, uint64_t copies, size_t n, double work, int64_t *lat) {
+  o.extra_requests = (double)copies / (double)n - 1;
+  o.extra_work = work;
+  qsort(lat, n, sizeof *lat, cmp64);
+  o.p50 = lat[n / 2];
+  o.p99 = lat[(size_t)(n * 0.99)];
+  o.p999 = lat[(size_t)(n * 0.999)];
+  o.max = lat[n - 1];
+  return o;
+}
+
 typedef struct { int64_t t0, l0, delay; } request;
 
 static outcome run(const config *c, size_t n, uint64_t seed, int64_t *lat) {
@@ -189,14 +202,7 @@ static outcome run(const config *c, size_t n, uint64_t seed, int64_t *lat) {
     keel_hedge_free(h);
   }
   free(req);
-  o.extra_requests = (double)copies / (double)n - 1;
-  o.extra_work = work;
-  qsort(lat, n, sizeof *lat, cmp64);
-  o.p50 = lat[n / 2];
-  o.p99 = lat[(size_t)(n * 0.99)];
-  o.p999 = lat[(size_t)(n * 0.999)];
-  o.max = lat[n - 1];
-  return o;
+  return summarize(o, copies, n, work, lat);
 }
 
 
@@ -342,14 +348,7 @@ static outcome run_queued(const config *c, size_t n, uint64_t seed, int64_t *lat
   }
   free(req);
   free(srv);
-  o.extra_requests = (double)copies / (double)n - 1;
-  o.extra_work = work;
-  qsort(lat, n, sizeof *lat, cmp64);
-  o.p50 = lat[n / 2];
-  o.p99 = lat[(size_t)(n * 0.99)];
-  o.p999 = lat[(size_t)(n * 0.999)];
-  o.max = lat[n - 1];
-  return o;
+  return summarize(o, copies, n, work, lat);
 }
 
 /* ---- the plot: one tail curve (fraction of requests slower than x) each -- */
