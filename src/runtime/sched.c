@@ -360,15 +360,20 @@ static void stop_spinning(keel_worker *w) {
 
 /* ---- making tasks runnable ------------------------------------------------------ */
 
+/* Owner only: t runs next on w; the task it displaces from runnext goes to
+ * the ring, where another worker may steal it (hence the wake). */
+static void runnext_put(keel_worker *w, struct keel_task *t) {
+  struct keel_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
+  if (old) {
+    runq_put_local(w, old);
+    wakep();
+  }
+}
+
 void keel__task_ready(struct keel_task *t) {
   keel_worker *w = keel__worker_current();
   if (w) {
-    struct keel_task *old =
-        atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
-    if (old) {
-      runq_put_local(w, old);
-      wakep();
-    }
+    runnext_put(w, t);
   } else {
     gq_push(t);
     wakep();
@@ -428,14 +433,7 @@ static void after_switch_in(struct keel_task *t) {
   keel_worker *w = keel__worker_current();
   if (w->post == KEEL_POST_NONE) return;
   struct keel_task *again = post_switch(w);
-  if (again) {
-    struct keel_task *old =
-        atomic_exchange_explicit(&w->runnext, again, memory_order_acq_rel);
-    if (old) {
-      runq_put_local(w, old);
-      wakep();
-    }
-  }
+  if (again) runnext_put(w, again);
 }
 
 /* Switches the running task out. When this worker has a task ready in its
