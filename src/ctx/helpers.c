@@ -19,11 +19,10 @@
 
 #include "ctx/ctx_internal.h"
 
+/* A select also says KEEL_EAGAIN for a deadline already past. */
 static int map_select(keel_ctx *c, int rc) {
-  if (rc == KEEL_ETIMEDOUT) return ctx_code_at_deadline(c);
-  if (rc == KEEL_EAGAIN && c->deadline != KEEL_FOREVER)
-    return ctx_code_at_deadline(c);
-  return rc;
+  if (rc == KEEL_EAGAIN && c->deadline != KEEL_FOREVER) return ctx_code_at_deadline(c);
+  return ctx_map_wait(c, rc);
 }
 
 /* One channel operation (the case at cases[0]) raced against c's end. */
