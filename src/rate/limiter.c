@@ -243,26 +243,47 @@ static bool commit(keel_rate_limiter *l, rate_word w, const rate_core *old,
   return true;
 }
 
-/* clock: `now` is a reading of keel_rate_now() taken by us, not the caller's
- * time; then the bucket's time never goes back (max(now, last)), so callers
- * racing with stale readings cannot make it refill twice. */
-static keel_rate_reservation locked_reserve(keel_rate_limiter *l, int64_t now,
-                                            bool clock, int64_t n,
-                                            int64_t max_wait) {
-  keel_rate_reservation r;
+/* The locked path's one shape: under mu, step changes a copy of the state
+ * at t and the copy is published; a commit that loses to an allow (which
+ * does not take mu) retries from a new snapshot. step returns false when
+ * nothing changes, and nothing is published.
+ * clock: `now` is a reading of keel_rate_now() taken by us, not the caller's
+ * time; then the bucket's time never goes back (t = max(now, last)), so
+ * callers racing with stale readings cannot make it refill twice. */
+typedef bool (*locked_step)(rate_core *c, int64_t t, void *arg);
+
+static void locked_update(keel_rate_limiter *l, int64_t now, bool clock,
+                          locked_step step, void *arg) {
   pthread_mutex_lock(&l->mu);
   for (;;) {
     rate_core old, c;
     rate_word w = snapshot(l, &old);
     c = old;
     int64_t t = clock && now < old.last ? old.last : now;
-    r = rate_core_reserve(&c, t, n, max_wait);
-    bool changed = r.ok && !rate_is_inf(old.limit);
-    if (!changed || commit(l, w, &old, &c)) break;
+    if (!step(&c, t, arg) || commit(l, w, &old, &c)) break;
   }
   pthread_mutex_unlock(&l->mu);
-  r.limiter = l;
-  return r;
+}
+
+struct reserve_args {
+  int64_t n, max_wait;
+  keel_rate_reservation r;
+};
+
+static bool reserve_step(rate_core *c, int64_t t, void *arg) {
+  struct reserve_args *a = arg;
+  bool inf = rate_is_inf(c->limit);   /* an infinite limit keeps no state */
+  a->r = rate_core_reserve(c, t, a->n, a->max_wait);
+  return a->r.ok && !inf;
+}
+
+static keel_rate_reservation locked_reserve(keel_rate_limiter *l, int64_t now,
+                                            bool clock, int64_t n,
+                                            int64_t max_wait) {
+  struct reserve_args a = {.n = n, .max_wait = max_wait};
+  locked_update(l, now, clock, reserve_step, &a);
+  a.r.limiter = l;
+  return a.r;
 }
 
 /* ---- construction ------------------------------------------------------------------- */
@@ -637,20 +658,15 @@ int64_t keel_rate_reservation_delay(const keel_rate_reservation *r) {
   return keel_rate_reservation_delay_from(r, keel_rate_now());
 }
 
+static bool cancel_step(rate_core *c, int64_t t, void *r) {
+  return rate_core_cancel(c, r, t);
+}
+
 static void cancel_impl(keel_rate_reservation *r, int64_t now, bool clock) {
   if (!r || !r->ok || !r->limiter) return;
   /* Go's early returns that do not depend on the limiter: no lock needed. */
   if (r->tokens == 0 || r->time_to_act < now) return;
-  keel_rate_limiter *l = r->limiter;
-  pthread_mutex_lock(&l->mu);
-  for (;;) {
-    rate_core old, c;
-    rate_word w = snapshot(l, &old);
-    c = old;
-    int64_t t = clock && now < old.last ? old.last : now;
-    if (!rate_core_cancel(&c, r, t) || commit(l, w, &old, &c)) break;
-  }
-  pthread_mutex_unlock(&l->mu);
+  locked_update(r->limiter, now, clock, cancel_step, r);
 }
 
 void keel_rate_reservation_cancel_at(keel_rate_reservation *r, int64_t now) {
@@ -666,38 +682,36 @@ void keel_rate_reservation_cancel(keel_rate_reservation *r) {
 /* Setters change the configuration under the mutex, published through the
  * same word the lock-free paths read. A clock reading earlier than the last
  * update acts at the last update (see the header). */
-static int set_config(keel_rate_limiter *l, int64_t now, bool clock,
-                      const keel_rate_limit *limit, const int64_t *burst) {
-  pthread_mutex_lock(&l->mu);
-  for (;;) {
-    rate_core old, c;
-    rate_word w = snapshot(l, &old);
-    c = old;
-    int64_t at = clock && now < old.last ? old.last : now;
-    if (limit) rate_core_set_limit(&c, at, *limit);
-    if (burst) rate_core_set_burst(&c, at, *burst);
-    if (commit(l, w, &old, &c)) break;
-  }
-  pthread_mutex_unlock(&l->mu);
-  return 0;
+static bool set_limit_step(rate_core *c, int64_t t, void *limit) {
+  rate_core_set_limit(c, t, *(const keel_rate_limit *)limit);
+  return true;
+}
+
+static bool set_burst_step(rate_core *c, int64_t t, void *burst) {
+  rate_core_set_burst(c, t, *(const int64_t *)burst);
+  return true;
 }
 
 int keel_rate_set_limit_at(keel_rate_limiter *l, int64_t now, keel_rate_limit limit) {
   if (!l || !limit_valid(limit)) return KEEL_EINVAL;
-  return set_config(l, now, false, &limit, NULL);
+  locked_update(l, now, false, set_limit_step, &limit);
+  return 0;
 }
 
 int keel_rate_set_limit(keel_rate_limiter *l, keel_rate_limit limit) {
   if (!l || !limit_valid(limit)) return KEEL_EINVAL;
-  return set_config(l, keel_rate_now(), true, &limit, NULL);
+  locked_update(l, keel_rate_now(), true, set_limit_step, &limit);
+  return 0;
 }
 
 int keel_rate_set_burst_at(keel_rate_limiter *l, int64_t now, int64_t burst) {
   if (!l || burst < 0) return KEEL_EINVAL;
-  return set_config(l, now, false, NULL, &burst);
+  locked_update(l, now, false, set_burst_step, &burst);
+  return 0;
 }
 
 int keel_rate_set_burst(keel_rate_limiter *l, int64_t burst) {
   if (!l || burst < 0) return KEEL_EINVAL;
-  return set_config(l, keel_rate_now(), true, NULL, &burst);
+  locked_update(l, keel_rate_now(), true, set_burst_step, &burst);
+  return 0;
 }
