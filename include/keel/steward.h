@@ -151,9 +151,11 @@ typedef struct keel_steward_event {
   const char *ward;      /* the ward's name, or NULL (GAVE_UP) */
   size_t index;          /* the ward's position in its group */
   uint64_t incarnation;  /* 1 for a ward's first start, 2 after a restart, ... */
-  int64_t at;            /* keel_now() when it happened */
+  int64_t at;            /* keel_now() when it happened; STARTED, RESTARTED:
+                            the instant silence is counted from */
   int64_t delay;         /* RESTARTED: the backoff waited before it */
-  int64_t silence;       /* MISSED_HEARTBEAT: time since the last sign of life */
+  int64_t silence;       /* MISSED_HEARTBEAT: time since the last sign of life
+                            (at - silence: that pulse, or the start's at) */
   keel_err *err;         /* callback: borrowed; channel: owned by the receiver */
 } keel_steward_event;
 

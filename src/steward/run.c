@@ -54,13 +54,16 @@ struct run {
   keel_chan *ready;      /* closed after the first round of starts */
 };
 
+/* at: when it happened. A start's is the instant its silence starts to be
+ * counted from, and a missed heartbeat's the instant the silence was
+ * measured, so that at - silence is the last sign of life. */
 static void emit(struct run *r, keel_steward_event_kind kind, size_t i,
-                 keel_err *err, int64_t delay, int64_t silence) {
+                 int64_t at, keel_err *err, int64_t delay, int64_t silence) {
   keel_steward *s = r->s;
   if (s->opts.on_event == NULL && s->opts.events == NULL) return;
   keel_steward_event ev = {
       .kind = kind, .steward = s->name, .ward = NULL, .index = i,
-      .at = keel_now(), .delay = delay, .silence = silence, .err = err};
+      .at = at, .delay = delay, .silence = silence, .err = err};
   if (kind != KEEL_STEWARD_GAVE_UP) {
     ev.ward = r->w[i].spec->name;
     ev.incarnation = r->w[i].incarnation;
@@ -120,7 +123,7 @@ static void stop_ward(struct run *r, size_t i, bool announce) {
   }
   drop_refs(w);
   w->state = W_IDLE;
-  if (announce) emit(r, KEEL_STEWARD_STOPPED, i, err, 0, 0);
+  if (announce) emit(r, KEEL_STEWARD_STOPPED, i, keel_now(), err, 0, 0);
   keel_err_release(err);
 }
 
@@ -161,9 +164,9 @@ static keel_err *start_ward(struct run *r, size_t i) {
   w->started_at = w->last_sign = w->progress_at = now;
   w->progress = 0;
   if (w->incarnation == 1) {
-    emit(r, KEEL_STEWARD_STARTED, i, NULL, 0, 0);
+    emit(r, KEEL_STEWARD_STARTED, i, now, NULL, 0, 0);
   } else {
-    emit(r, KEEL_STEWARD_RESTARTED, i, w->why, w->delay, 0);
+    emit(r, KEEL_STEWARD_RESTARTED, i, now, w->why, w->delay, 0);
   }
   keel_err_release(w->why);
   w->why = NULL;
@@ -182,9 +185,9 @@ static void group_of(const struct run *r, size_t i, size_t *from, size_t *to) {
  * still running and gets halted). Decides its fate and its group's. Takes
  * err. Returns KEEL_ELIMIT when the steward gives up. */
 static int ward_ended(struct run *r, size_t i, keel_steward_event_kind kind,
-                      bool failed, keel_err *err, int64_t silence) {
+                      bool failed, keel_err *err, int64_t at, int64_t silence) {
   struct ward_run *w = &r->w[i];
-  emit(r, kind, i, err, 0, silence);
+  emit(r, kind, i, at, err, 0, silence);
   stop_ward(r, i, kind == KEEL_STEWARD_MISSED_HEARTBEAT);
   if (!keel_restart_wanted(w->spec->restart, failed)) {
     w->state = W_DONE;
@@ -204,7 +207,7 @@ static int ward_ended(struct run *r, size_t i, keel_steward_event_kind kind,
     r->gave_up = keel_err_wrap(keel_err_join(parts, 2), "steward",
                                "a part of the service failed too often and was stopped",
                                "%s gave up", r->s->name);
-    emit(r, KEEL_STEWARD_GAVE_UP, i, r->gave_up, 0, 0);
+    emit(r, KEEL_STEWARD_GAVE_UP, i, now, r->gave_up, 0, 0);
     w->state = W_DONE;
     return KEEL_ELIMIT;
   }
@@ -240,7 +243,7 @@ static int start_due(struct run *r) {
     if (w->state != W_WAITING || keel_now() < w->restart_at) continue;
     if (keel_ctx_err(r->ctx) != 0) return 0;
     keel_err *err = start_ward(r, i);
-    if (err != NULL && ward_ended(r, i, KEEL_STEWARD_EXITED, true, err, 0) < 0)
+    if (err != NULL && ward_ended(r, i, KEEL_STEWARD_EXITED, true, err, keel_now(), 0) < 0)
       return KEEL_ELIMIT;
   }
   return 0;
@@ -290,7 +293,7 @@ static int check_silence(struct run *r) {
                          spec->name, (long long)(silence / KEEL_MILLISECOND));
     }
     if (err != NULL &&
-        ward_ended(r, i, KEEL_STEWARD_MISSED_HEARTBEAT, true, err, silence) < 0)
+        ward_ended(r, i, KEEL_STEWARD_MISSED_HEARTBEAT, true, err, now, silence) < 0)
       return KEEL_ELIMIT;
   }
   return 0;
@@ -307,7 +310,7 @@ static int loop(struct run *r) {
   for (size_t i = 0; i < s->n; i++) {
     if (keel_ctx_err(r->ctx) != 0) return 0;
     keel_err *err = start_ward(r, i);
-    if (err != NULL && ward_ended(r, i, KEEL_STEWARD_EXITED, true, err, 0) < 0)
+    if (err != NULL && ward_ended(r, i, KEEL_STEWARD_EXITED, true, err, keel_now(), 0) < 0)
       return KEEL_ELIMIT;
   }
   signal_ready(r);
@@ -365,7 +368,7 @@ static int loop(struct run *r) {
           w->hb_closed = true;
           /* A ward that reported its exit first is handled by C_EXIT. */
           if (keel_ctx_err(w->cancel) == 0 &&
-              ward_ended(r, i, KEEL_STEWARD_EXITED, false, NULL, 0) < 0)
+              ward_ended(r, i, KEEL_STEWARD_EXITED, false, NULL, keel_now(), 0) < 0)
             return KEEL_ELIMIT;
           break;
         }
@@ -386,7 +389,7 @@ static int loop(struct run *r) {
         if (keel_ctx_err(r->ctx) != 0) return 0;
         bool failed;
         keel_err *err = exit_reason(w, &failed);
-        if (ward_ended(r, i, KEEL_STEWARD_EXITED, failed, err, 0) < 0)
+        if (ward_ended(r, i, KEEL_STEWARD_EXITED, failed, err, keel_now(), 0) < 0)
           return KEEL_ELIMIT;
         break;
       }
