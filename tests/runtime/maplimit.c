@@ -44,11 +44,13 @@ static int child(bool sanitized) {
   keel_waitgroup_add(&gate, 1);
   /* Start the runtime and run WARM tasks before eating maps, so that the
    * spawns below first reuse pooled stacks (and, under TSan, their fibers:
-   * TSan itself dies when it cannot map memory). WARM is well above what
-   * the workers' private caches keep (a plain thread like this one takes
-   * only from the shared pool), so the pool holds hundreds of blocks
-   * whatever the workers' background prefill has done by then. */
+   * TSan itself dies when it cannot map memory). A plain thread like this
+   * one takes only from the shared pool, not from the workers' private
+   * caches; two workers keep at most 2 x 128 blocks there, so the pool
+   * holds hundreds whatever the background prefill has done by then. */
   enum { WARM = 1024 };
+  keel_runtime_options ro = {.workers = 2};
+  if (keel_runtime_start(&ro) != 0) return __LINE__;
   keel_task_options o = {.stack_size = 16 << 10};
   keel_waitgroup_add(&finished, WARM);
   for (int i = 0; i < WARM; i++)

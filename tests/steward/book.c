@@ -77,6 +77,7 @@ KT_TEST(irresponsible_ward_restarted_every_timeout) {
     KT_CHECK_EQ(ev.kind, KEEL_STEWARD_MISSED_HEARTBEAT);
     KT_CHECK(ev.err != NULL && keel_err_code(ev.err) == KEEL_ETIMEDOUT);
     KT_CHECK(ev.silence >= timeout);
+    KT_CHECK_EQ(ev.at - ev.silence, last_start);   /* silent since its start */
     KT_CHECK(ev.at - last_start >= timeout);
     keel_err_release(ev.err);
     KT_CHECK(expect_event(events, KEEL_STEWARD_STOPPED, 0));
