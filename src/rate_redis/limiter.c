@@ -140,9 +140,19 @@ bool keel_rate_redis_degraded(const keel_rate_redis_limiter *l) {
   return l && atomic_load(&((keel_rate_redis_limiter *)l)->degraded);
 }
 
+/* "<prefix>:{<key>}:<tier name>" with snprintf's contract (the full length
+ * returned, the copy truncated and terminated), without its cost on every check. */
 static int key_name(const keel_rate_redis_limiter *l, const char *key, size_t tier, char *buf,
                     size_t size) {
-  return snprintf(buf, size, "%s:{%s}:%s", l->prefix, key, l->names[tier]);
+  const char *parts[5] = {l->prefix, ":{", key, "}:", l->names[tier]};
+  size_t len = 0;
+  for (int i = 0; i < 5; i++) {
+    size_t n = strlen(parts[i]);
+    if (len < size) memcpy(buf + len, parts[i], n < size - len ? n : size - len);
+    len += n;
+  }
+  if (size) buf[len < size ? len : size - 1] = '\0';
+  return (int)len;
 }
 
 int keel_rate_redis_key_name(const keel_rate_redis_limiter *l, const char *key, size_t tier,

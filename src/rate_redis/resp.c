@@ -34,10 +34,24 @@ int rr_buf_append(rr_buf *b, const void *data, size_t len) {
   return 0;
 }
 
+/* Writes v in decimal to out (at least 20 bytes); returns the length.
+ * snprintf would cost more than the rest of a check's encoding. */
+static size_t format_ll(char *out, long long v) {
+  char tmp[20];
+  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+  size_t n = 0, len = 0;
+  do tmp[n++] = (char)('0' + u % 10); while (u /= 10);
+  if (v < 0) out[len++] = '-';
+  while (n) out[len++] = tmp[--n];
+  return len;
+}
+
 static int header(rr_buf *b, char kind, long long n) {
   char tmp[32];
-  int l = snprintf(tmp, sizeof tmp, "%c%lld\r\n", kind, n);
-  return rr_buf_append(b, tmp, (size_t)l);
+  tmp[0] = kind;
+  size_t l = 1 + format_ll(tmp + 1, n);
+  memcpy(tmp + l, "\r\n", 2);
+  return rr_buf_append(b, tmp, l + 2);
 }
 
 int rr_buf_array(rr_buf *b, long n) { return header(b, '*', n); }
@@ -56,8 +70,7 @@ int rr_buf_bulk_str(rr_buf *b, const char *s) { return rr_buf_bulk(b, s, strlen(
 
 int rr_buf_bulk_int(rr_buf *b, long long v) {
   char tmp[32];
-  int l = snprintf(tmp, sizeof tmp, "%lld", v);
-  return rr_buf_bulk(b, tmp, (size_t)l);
+  return rr_buf_bulk(b, tmp, format_ll(tmp, v));
 }
 
 int rr_buf_bulk_double(rr_buf *b, double v) {

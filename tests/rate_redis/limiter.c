@@ -83,6 +83,10 @@ KT_TEST(key_names_share_a_hash_tag_and_expire) {
   char n0[128], n1[128];
   KT_CHECK_EQ(keel_rate_redis_key_name(l, "carol", 0, n0, sizeof n0), (int)strlen("t2:{carol}:1s"));
   KT_CHECK_STR(n0, "t2:{carol}:1s");
+  char small[6];   /* snprintf's contract: the full length, a terminated prefix */
+  KT_CHECK_EQ(keel_rate_redis_key_name(l, "carol", 0, small, sizeof small), (int)strlen("t2:{carol}:1s"));
+  KT_CHECK_STR(small, "t2:{c");
+  KT_CHECK_EQ(keel_rate_redis_key_name(l, "carol", 0, NULL, 0), (int)strlen("t2:{carol}:1s"));
   keel_rate_redis_key_name(l, "carol", 1, n1, sizeof n1);
   KT_CHECK_STR(n1, "t2:{carol}:1m");
   keel_rate_redis_result r;
