@@ -43,9 +43,9 @@
  *
  * Talking to Redis: a pool of connections, each driven by one keel task on
  * the netpoller (non-blocking sockets, keel_fd_wait); no worker thread ever
- * blocks on Redis. Checks from many tasks are pipelined: whatever waits while
- * a round trip is in flight goes out together in the next one, up to
- * max_batch checks per script call. Connect and command timeouts;
+ * blocks on Redis. Checks from many tasks are pipelined: whatever queues
+ * while a batch is written goes out together in the next one, up to two
+ * batches in flight per connection and max_batch checks per script call. Connect and command timeouts;
  * reconnection with exponential backoff.
  *
  * When Redis is down, slow, or refuses (wrong password, out of memory), the

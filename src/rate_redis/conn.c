@@ -431,61 +431,6 @@ static void answer_checks(rr_request *first, int g, const redisReply *reply) {
   }
 }
 
-/* Writes the batch and completes each request with its reply. On failure
- * closes the socket and fails what is left. */
-static void round_trip(rr_conn *c, rr_request *batch) {
-  keel_rate_redis_pool *p = c->pool;
-  while (batch) {
-    keel_err *err = NULL;
-    int rc = encode(c, batch);
-    if (rc) {
-      fail_list(batch, rc, NULL);
-      return;
-    }
-    int64_t deadline = keel_deadline_in(p->cfg.command_timeout);
-    rc = write_all(c, c->out.data, c->out.len, deadline, &err);
-    rr_request *retry = NULL, **retry_tail = &retry;
-    long sent = 0;
-    for (rr_request *r = batch; r; r = r->next) sent++;
-    atomic_fetch_add_explicit(&p->commands, (uint64_t)sent, memory_order_relaxed);
-    while (rc == 0 && batch) {
-      redisReply *reply = NULL;
-      rc = read_reply(c, &reply, deadline, &err);
-      if (rc) break;
-      rr_request *r = batch;
-      int g = r->group;
-      rr_request *last = r;
-      for (int j = 1; j < g; j++) last = last->next;
-      batch = last->next;
-      last->next = NULL;
-      if (r->kind == RR_RAW) {
-        complete(r, 0, reply, NULL);
-        continue;
-      }
-      if (reply->type == REDIS_REPLY_ERROR && !strncmp(reply->str, "NOSCRIPT", 8) &&
-          r->noscript_retries++ < 2) {
-        *retry_tail = r;
-        retry_tail = &last->next;
-      } else {
-        answer_checks(r, g, reply);
-      }
-      freeReplyObject(reply);
-    }
-    atomic_fetch_add_explicit(&p->round_trips, 1, memory_order_relaxed);
-    if (rc == 0 && retry) rc = reload_script(c, keel_deadline_in(p->cfg.command_timeout), &err);
-    if (rc) {
-      *retry_tail = batch;
-      fail_list(retry, rc, err);
-      keel_err_release(err);
-      close_socket(c);
-      return;
-    }
-    batch = retry;
-  }
-}
-
-/* ---- the connection task ---------------------------------------------------------- */
-
 static rr_request *take_all(rr_conn *c) {
   pthread_mutex_lock(&c->mu);
   rr_request *b = c->head;
@@ -493,6 +438,122 @@ static rr_request *take_all(rr_conn *c) {
   pthread_mutex_unlock(&c->mu);
   return b;
 }
+
+/* The pipeline: up to DEPTH batches are written before their replies are
+ * read, so Redis already holds the next batch while the connection reads,
+ * answers and wakes the callers of the last one (with one batch in flight,
+ * Redis idled for that whole time). Replies come back in write order.
+ *
+ * Invariants:
+ * - `head` holds every written, unanswered request in write order; the last
+ *   request of each batch has batch_end set, and due[] holds the deadlines of
+ *   the `batches` batches in flight, oldest first (a ring from `first`).
+ * - After a NOSCRIPT, nothing new is written until the pipeline drains; then
+ *   the script is loaded again and the refused checks are written again. */
+enum { DEPTH = 2 };
+
+typedef struct pipeline {
+  rr_request *head, *tail;
+  int batches, first;
+  int64_t due[DEPTH];
+  rr_request *retry, **retry_tail;   /* refused with NOSCRIPT, to write again */
+} pipeline;
+
+/* Writes one batch and appends it to the pipeline (also when the write
+ * fails, so that the failure fails it with the rest). An encoding failure
+ * fails the batch alone: the connection stays good. */
+static int send_batch(rr_conn *c, pipeline *pl, rr_request *batch, keel_err **err) {
+  keel_rate_redis_pool *p = c->pool;
+  int rc = encode(c, batch);
+  if (rc) {
+    fail_list(batch, rc, NULL);
+    return 0;
+  }
+  long sent = 0;
+  rr_request *last = batch;
+  for (rr_request *r = batch; r; r = r->next, sent++) {
+    r->batch_end = false;
+    last = r;
+  }
+  last->batch_end = true;
+  int64_t deadline = keel_deadline_in(p->cfg.command_timeout);
+  if (pl->tail) pl->tail->next = batch;
+  else pl->head = batch;
+  pl->tail = last;
+  pl->due[(pl->first + pl->batches) % DEPTH] = deadline;
+  pl->batches++;
+  atomic_fetch_add_explicit(&p->commands, (uint64_t)sent, memory_order_relaxed);
+  atomic_fetch_add_explicit(&p->round_trips, 1, memory_order_relaxed);
+  return write_all(c, c->out.data, c->out.len, deadline, err);
+}
+
+/* Reads the next reply and completes the requests it answers. */
+static int answer_next(rr_conn *c, pipeline *pl, keel_err **err) {
+  redisReply *reply = NULL;
+  int rc = read_reply(c, &reply, pl->due[pl->first], err);
+  if (rc) return rc;
+  rr_request *r = pl->head, *last = r;
+  for (int j = 1; j < r->group; j++) last = last->next;
+  pl->head = last->next;
+  if (!pl->head) pl->tail = NULL;
+  last->next = NULL;
+  if (last->batch_end) {
+    pl->batches--;
+    pl->first = (pl->first + 1) % DEPTH;
+  }
+  if (r->kind == RR_RAW) {
+    complete(r, 0, reply, NULL);
+    return 0;
+  }
+  if (reply->type == REDIS_REPLY_ERROR && !strncmp(reply->str, "NOSCRIPT", 8) &&
+      r->noscript_retries++ < 2) {
+    *pl->retry_tail = r;
+    pl->retry_tail = &last->next;
+  } else {
+    answer_checks(r, r->group, reply);
+  }
+  freeReplyObject(reply);
+  return 0;
+}
+
+/* Writes the batch, and whatever is queued meanwhile, until the pipeline is
+ * empty (under steady load, maybe long after: so a stopping pool writes
+ * nothing new and drains). On failure closes the socket and fails everything
+ * written and not answered; the queue stays for the next connection. */
+static void serve(rr_conn *c, rr_request *batch) {
+  pipeline pl = {.retry_tail = &pl.retry};
+  keel_err *err = NULL;
+  int rc = send_batch(c, &pl, batch, &err);
+  while (rc == 0 && (pl.head || pl.retry)) {
+    if (!pl.head) {
+      /* drained after a NOSCRIPT: load the script, write the refused again */
+      rc = reload_script(c, keel_deadline_in(c->pool->cfg.command_timeout), &err);
+      rr_request *again = pl.retry;
+      pl.retry = NULL;
+      pl.retry_tail = &pl.retry;
+      if (rc) {
+        fail_list(again, rc, err);
+        break;
+      }
+      rc = send_batch(c, &pl, again, &err);
+      continue;
+    }
+    if (pl.batches < DEPTH && !pl.retry &&
+        !atomic_load_explicit(&c->pool->stopping, memory_order_relaxed)) {
+      rr_request *more = take_all(c);
+      if (more && (rc = send_batch(c, &pl, more, &err))) break;
+    }
+    rc = answer_next(c, &pl, &err);
+  }
+  if (rc) {
+    *pl.retry_tail = pl.head;
+    fail_list(pl.retry, rc, err);
+    close_socket(c);
+  }
+  keel_err_release(err);
+}
+
+/* ---- the connection task ---------------------------------------------------------- */
 
 static void put_back(rr_conn *c, rr_request *b) {
   if (!b) return;
@@ -572,7 +633,7 @@ static void conn_main(void *arg) {
       c->reported_down = true;
       continue;
     }
-    round_trip(c, batch);
+    serve(c, batch);
     if (c->fd < 0 && !c->reported_down && !atomic_load(&p->stopping)) {
       keel_err *err = io_error(c, KEEL_EUNAVAILABLE, "connection failed during a round trip");
       emit(c, KEEL_RATE_REDIS_DISCONNECTED, KEEL_EUNAVAILABLE, err);

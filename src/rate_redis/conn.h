@@ -8,8 +8,9 @@
  *   waiting, or at once when it gives up (timeout, cancel). The last one frees.
  * - A connection's queue is guarded by its mutex; only its task touches its
  *   socket, reader and output buffer.
- * - Commands go out in batches: everything queued while a round trip was in
- *   flight is written in one write and answered in order (pipelining), and
+ * - Commands go out in batches: everything queued while the previous batch
+ *   was being written is written in one write, up to two batches are in
+ *   flight at once, and replies are answered in order (pipelining);
  *   consecutive checks share one script call (up to max_batch of them). */
 #ifndef KEEL_RATE_REDIS_CONN_H
 #define KEEL_RATE_REDIS_CONN_H
@@ -45,6 +46,7 @@ struct rr_request {
   long nkeys, nargs;
   int noscript_retries;
   int group;             /* the connection's: checks in the call this one opens */
+  bool batch_end;        /* the connection's: the last request of a written batch */
   /* written by the connection before done */
   int status;            /* 0 or a KEEL_E* code (no answer from Redis) */
   redisReply *reply;     /* RR_RAW: owned by the request */

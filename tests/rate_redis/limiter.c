@@ -1,10 +1,11 @@
 /* The distributed limiter against a real redis-server: allow and wait, tiers
  * charged all or nothing, remaining / retry-after / reset in replies, key
- * names and expiry, transparent script reload after SCRIPT FLUSH, pipelining
- * of many tasks' checks, bad options. */
+ * names and expiry, transparent script reload after SCRIPT FLUSH (also with
+ * batches in flight), pipelining of many tasks' checks, bad options. */
 #include <math.h>
 #include <stdatomic.h>
 
+#include "keel/chan.h"
 #include "keel/ctx.h"
 #include "keel/rate_redis.h"
 #include "keel/task.h"
@@ -192,11 +193,15 @@ KT_TEST(script_flush_is_survived_by_reloading) {
 /* ---- pipelining ------------------------------------------------------------ */
 
 struct hammer {
-  keel_rate_redis_limiter *l;
-  keel_waitgroup *wg;
-  int checks;
-  _Atomic int *admitted, *errors;
+  keel_rate_redis_limiter *l;   /* never refuses */
+  keel_waitgroup wg;
+  int checks;                   /* per task */
+  _Atomic int admitted, errors, answered;
+  keel_chan *milestone;         /* if set: told once, when `at` checks are answered */
+  int at;
 };
+
+enum { HAMMERS = 64 };
 
 static void hammer_task(void *arg) {
   struct hammer *h = arg;
@@ -205,36 +210,46 @@ static void hammer_task(void *arg) {
   for (int i = 0; i < h->checks; i++) {
     keel_rate_redis_result r;
     int rc = keel_rate_redis_allow(h->l, NULL, key, &r);
-    if (rc || r.source != KEEL_RATE_REDIS_BY_REDIS) atomic_fetch_add(h->errors, 1);
-    else if (r.allowed) atomic_fetch_add(h->admitted, 1);
+    if (rc || r.source != KEEL_RATE_REDIS_BY_REDIS) atomic_fetch_add(&h->errors, 1);
+    else if (r.allowed) atomic_fetch_add(&h->admitted, 1);
+    if (h->milestone && atomic_fetch_add(&h->answered, 1) + 1 == h->at)
+      keel_chan_send(h->milestone, NULL, KEEL_FOREVER);
   }
-  keel_waitgroup_done(h->wg);
+  keel_waitgroup_done(&h->wg);
+}
+
+/* HAMMERS tasks checking a limiter of the pool's that never refuses. */
+static bool hammers_start(struct hammer *h, const char *prefix) {
+  keel_rate_redis_tier tiers[] = {{"t", 1e9, 1000000000}};
+  keel_rate_redis_options o = {.prefix = prefix, .tiers = tiers, .ntiers = 1};
+  h->checks = KT_SANITIZED() ? 20 : 100;
+  if (keel_rate_redis_limiter_new(&h->l, pool, &o, NULL)) return false;
+  keel_waitgroup_init(&h->wg);
+  keel_waitgroup_add(&h->wg, HAMMERS);
+  for (int i = 0; i < HAMMERS; i++)
+    if (keel_task_spawn(NULL, hammer_task, h, NULL)) return false;
+  return true;
+}
+
+static bool hammers_finish(struct hammer *h) {
+  bool ok = keel_waitgroup_wait(&h->wg, KEEL_FOREVER, NULL) == 0;
+  keel_rate_redis_limiter_free(h->l);
+  return ok;
 }
 
 KT_TEST(many_tasks_share_round_trips) {
   if (!setup(1)) KT_FAIL("setup: %s", rrh_why);
-  keel_rate_redis_tier tiers[] = {{"t", 1e9, 1000000000}};
-  keel_rate_redis_options o = {.prefix = "t6", .tiers = tiers, .ntiers = 1};
-  keel_rate_redis_limiter *l;
-  KT_CHECK_EQ(keel_rate_redis_limiter_new(&l, pool, &o, NULL), 0);
   keel_rate_redis_stats before, after;
   keel_rate_redis_pool_stats(pool, &before);
-  enum { TASKS = 64 };
-  int checks = KT_SANITIZED() ? 20 : 100;
-  keel_waitgroup wg;
-  keel_waitgroup_init(&wg);
-  _Atomic int admitted = 0, errors = 0;
-  struct hammer h = {l, &wg, checks, &admitted, &errors};
-  keel_waitgroup_add(&wg, TASKS);
-  for (int i = 0; i < TASKS; i++) KT_CHECK_EQ(keel_task_spawn(NULL, hammer_task, &h, NULL), 0);
-  KT_CHECK_EQ(keel_waitgroup_wait(&wg, KEEL_FOREVER, NULL), 0);
+  static struct hammer h;
+  KT_CHECK(hammers_start(&h, "t6"));
+  KT_CHECK(hammers_finish(&h));
   keel_rate_redis_pool_stats(pool, &after);
   uint64_t cmds = after.commands - before.commands, trips = after.round_trips - before.round_trips;
-  keel_rate_redis_limiter_free(l);
   teardown();
-  KT_CHECK_EQ(errors, 0);
-  KT_CHECK_EQ(admitted, TASKS * checks);
-  KT_CHECK_EQ(cmds, (uint64_t)(TASKS * checks));
+  KT_CHECK_EQ(h.errors, 0);
+  KT_CHECK_EQ(h.admitted, HAMMERS * h.checks);
+  KT_CHECK_EQ(cmds, (uint64_t)(HAMMERS * h.checks));
   fprintf(stderr, "  %llu checks in %llu round trips\n", (unsigned long long)cmds,
           (unsigned long long)trips);
   /* 64 tasks on one connection: checks share round trips (one trip per
@@ -243,6 +258,31 @@ KT_TEST(many_tasks_share_round_trips) {
    * (seen ~2 on a loaded machine), so only "some" is asserted there. */
   if (KT_SANITIZED()) KT_CHECK(trips < cmds);
   else KT_CHECK(trips * 2 <= cmds);
+}
+
+KT_TEST(script_flush_under_pipelined_load_loses_no_check) {
+  /* Batches are in flight when the script vanishes: every one refused with
+   * NOSCRIPT is written again after one reload, and each caller still gets
+   * Redis's answer. The flush comes when a quarter of the checks are done,
+   * so later checks must meet it. */
+  if (!setup(1)) KT_FAIL("setup: %s", rrh_why);
+  keel_rate_redis_stats before, after;
+  keel_rate_redis_pool_stats(pool, &before);
+  static struct hammer h;
+  KT_CHECK_EQ(keel_chan_make(&h.milestone, 0, 1), 0);
+  h.at = HAMMERS * (KT_SANITIZED() ? 20 : 100) / 4;
+  KT_CHECK(hammers_start(&h, "t7"));
+  KT_CHECK_EQ(keel_chan_recv(h.milestone, NULL, KEEL_FOREVER), 0);
+  redisReply *f = rrh_command(&srv, "SCRIPT FLUSH");
+  KT_CHECK(f && f->type == REDIS_REPLY_STATUS);
+  freeReplyObject(f);
+  KT_CHECK(hammers_finish(&h));
+  keel_rate_redis_pool_stats(pool, &after);
+  keel_chan_release(h.milestone);
+  teardown();
+  KT_CHECK_EQ(h.errors, 0);
+  KT_CHECK_EQ(h.admitted, HAMMERS * h.checks);
+  KT_CHECK(after.script_loads >= before.script_loads + 1);
 }
 
 KT_TEST(bad_options_get_clear_errors) {
