@@ -1,6 +1,7 @@
 /* The Lua script alone, against a real redis-server, through hiredis's
  * blocking API (no keel runtime): GCRA arithmetic, tiers charged all or
- * nothing, Redis's clock, idle keys expiring when their bucket is full. */
+ * nothing, Redis's clock, idle keys expiring when their bucket is full,
+ * several checks in one call. */
 #include <hiredis/hiredis.h>
 
 #include "rr_test.h"
@@ -167,6 +168,29 @@ KT_TEST(one_call_runs_several_checks_in_order) {
   KT_CHECK_EQ(r->element[12]->integer, 1);
   KT_CHECK_EQ(r->element[4]->integer, r->element[16]->integer);   /* one TIME */
   freeReplyObject(r);
+}
+
+KT_TEST(one_call_leaves_what_checks_one_by_one_would) {
+  /* three charges of one key (1/s, burst 2) in one call: two admitted, the
+   * third refused; the key then holds the last charge's TAT, expiring when
+   * the bucket is full again, exactly as after two calls */
+  const char *argv[] = {"EVALSHA", sha, "3", "t:{o}:s", "t:{o}:s", "t:{o}:s", "3",
+                        "1", "1", "1000000", "2",
+                        "1", "1", "1000000", "2",
+                        "1", "1", "1000000", "2"};
+  redisReply *r = redisCommandArgv(rc_, 19, argv, NULL);
+  KT_CHECK(r && r->type == REDIS_REPLY_ARRAY && r->elements == 18);
+  KT_CHECK_EQ(r->element[0]->integer, 1);
+  KT_CHECK_EQ(r->element[6]->integer, 1);
+  KT_CHECK_EQ(r->element[12]->integer, 0);
+  long long now = r->element[4]->integer;
+  freeReplyObject(r);
+  redisReply *v = redisCommand(rc_, "GET t:{o}:s");
+  KT_CHECK(v && v->type == REDIS_REPLY_STRING);
+  KT_CHECK_EQ(strtoll(v->str, NULL, 10), now + 2000000);
+  freeReplyObject(v);
+  long long ttl = pttl("t:{o}:s");
+  KT_CHECK(ttl > 1000 && ttl <= 2000);
 }
 
 KT_TEST(teardown) {
