@@ -147,7 +147,7 @@ int keel_rate_redis_pool_new(keel_rate_redis_pool **out, const keel_rate_redis_c
 int keel_rate_redis_pool_ping(keel_rate_redis_pool *pool, keel_ctx *ctx, keel_err **err);
 
 typedef struct keel_rate_redis_stats {
-  uint64_t round_trips;    /* batches written and answered */
+  uint64_t round_trips;    /* batches written (up to two in flight, answered in order) */
   uint64_t commands;       /* commands sent */
   uint64_t script_loads;   /* SCRIPT LOADs (one per connect, one per NOSCRIPT) */
   uint64_t connects;       /* successful connects, reconnects included */
