@@ -193,14 +193,18 @@ void keel_cancel_init(keel_cancel *c) {
   c->waiters = NULL;
 }
 
+/* code is written only here, under the lock, so the lock alone decides which
+ * fire wins: one locked instruction per fire, not a CAS and then the lock
+ * (the release store pairs with keel_cancel_code's acquire). */
 bool keel_cancel_fire(keel_cancel *c, int code) {
   if (!c || code >= 0) return false;
-  int expected = 0;
-  if (!atomic_compare_exchange_strong_explicit(&c->code, &expected, code,
-                                               memory_order_acq_rel,
-                                               memory_order_acquire))
-    return false;
+  if (atomic_load_explicit(&c->code, memory_order_acquire) != 0) return false;
   keel__spin_lock(&c->lock);
+  if (atomic_load_explicit(&c->code, memory_order_relaxed) != 0) {
+    keel__spin_unlock(&c->lock);
+    return false;
+  }
+  atomic_store_explicit(&c->code, code, memory_order_release);
   keel_waiter *w = c->waiters;
   c->waiters = NULL;
   while (w) {

@@ -2,6 +2,7 @@
  * timeouts, cancel tokens, and races between all three (exactly one claim
  * wins, park returns the winner's reason, nothing is lost or doubled). */
 #include <pthread.h>
+#include <sched.h>
 
 #include "rt_test.h"
 #include "runtime/waiter.h"
@@ -133,6 +134,53 @@ KT_TEST(cancel_wakes_every_waiter_with_its_code) {
   KT_CHECK_EQ(atomic_load(&late.result), KEEL_EDEADLINE);
   KT_CHECK(!keel_cancel_fire(&c, 5));  /* codes must be negative */
   keel_cancel_destroy(&c);
+}
+
+/* Concurrent fires: exactly one wins, and the token keeps the winner's code. */
+struct firing {
+  keel_cancel *c;
+  _Atomic int *ready;   /* firers spin until all are ready, then fire at once */
+  int code;
+  bool won;
+};
+
+static void *fire_at_once(void *arg) {
+  struct firing *f = arg;
+  atomic_fetch_sub(f->ready, 1);
+  /* spin (yielding now and then, so a busy or 1-core machine still makes
+   * progress) */
+  for (unsigned spins = 0; atomic_load(f->ready) > 0;)
+    if (++spins % 1024 == 0) sched_yield();
+  f->won = keel_cancel_fire(f->c, f->code);
+  return NULL;
+}
+
+KT_TEST(concurrent_fires_have_one_winner) {
+  enum { FIRERS = 2 };   /* one per core of a 2-core machine: both spin, then race */
+  int rounds = KT_SANITIZED() ? 200 : 1000;
+  for (int r = 0; r < rounds; r++) {
+    keel_cancel c;
+    keel_cancel_init(&c);
+    _Atomic int ready = FIRERS;
+    struct firing f[FIRERS];
+    pthread_t th[FIRERS];
+    for (int i = 0; i < FIRERS; i++) {
+      f[i] = (struct firing){.c = &c, .ready = &ready, .code = -1 - i};
+      pthread_create(&th[i], NULL, fire_at_once, &f[i]);
+    }
+    int winners = 0, code = 0;
+    for (int i = 0; i < FIRERS; i++) {
+      pthread_join(th[i], NULL);
+      if (f[i].won) {
+        winners++;
+        code = f[i].code;
+      }
+    }
+    KT_CHECK_EQ(winners, 1);
+    KT_CHECK_EQ(keel_cancel_code(&c), code);
+    keel_cancel_destroy(&c);
+    if (winners != 1) break;
+  }
 }
 
 /* Claim races: one parker, a waker (claims with a case index), a canceller,
