@@ -45,8 +45,8 @@
  * the netpoller (non-blocking sockets, keel_fd_wait); no worker thread ever
  * blocks on Redis. Checks from many tasks are pipelined: whatever queues
  * while a batch is written goes out together in the next one, up to two
- * batches in flight per connection and max_batch checks per script call. Connect and command timeouts;
- * reconnection with exponential backoff.
+ * batches in flight per connection and max_batch checks per script call.
+ * Connect and command timeouts; reconnection with exponential backoff.
  *
  * When Redis is down, slow, or refuses (wrong password, out of memory), the
  * limiter's policy decides: fail open (admit), fail closed (refuse), or fall

@@ -165,6 +165,12 @@ int keel_chan_send(keel_chan *c, const void *elem, int64_t deadline) {
   return park_one(c, &c->sendq, &self, deadline);
 }
 
+/* A receive's result on a closed, drained channel: the zero value. */
+static int recv_closed(const keel_chan *c, void *out) {
+  if (out && c->elem_size) memset(out, 0, c->elem_size);
+  return KEEL_ECLOSED;
+}
+
 int keel_chan_recv(keel_chan *c, void *out, int64_t deadline) {
   if (!c) return KEEL_EINVAL;
   /* Closed and drained stays so (a send on a closed channel fails, and close
@@ -173,10 +179,8 @@ int keel_chan_recv(keel_chan *c, void *out, int64_t deadline) {
    * overlap their cache misses. The acquire pairs with close's release, after
    * every send that filled the buffer. */
   if (atomic_load_explicit(&c->closed, memory_order_acquire) &&
-      atomic_load_explicit(&c->count, memory_order_relaxed) == 0) {
-    if (out && c->elem_size) memset(out, 0, c->elem_size);
-    return KEEL_ECLOSED;
-  }
+      atomic_load_explicit(&c->count, memory_order_relaxed) == 0)
+    return recv_closed(c, out);
   chan_lock_acquire(&c->lock);
   bool done;
   chan_entry *e = chan_recv_locked(c, out, &done);
@@ -187,8 +191,7 @@ int keel_chan_recv(keel_chan *c, void *out, int64_t deadline) {
   }
   if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
     chan_lock_release(&c->lock);
-    if (out && c->elem_size) memset(out, 0, c->elem_size);
-    return KEEL_ECLOSED;
+    return recv_closed(c, out);
   }
   if (chan_deadline_passed(deadline)) {
     chan_lock_release(&c->lock);

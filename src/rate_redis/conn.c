@@ -445,17 +445,16 @@ static rr_request *take_all(rr_conn *c) {
  * Redis idled for that whole time). Replies come back in write order.
  *
  * Invariants:
- * - `head` holds every written, unanswered request in write order; the last
- *   request of each batch has batch_end set, and due[] holds the deadlines of
- *   the `batches` batches in flight, oldest first (a ring from `first`).
+ * - `head` holds every written, unanswered request in write order, each
+ *   with its batch's deadline; the last request of each of the `batches`
+ *   batches in flight has batch_end set.
  * - After a NOSCRIPT, nothing new is written until the pipeline drains; then
  *   the script is loaded again and the refused checks are written again. */
 enum { DEPTH = 2 };
 
 typedef struct pipeline {
   rr_request *head, *tail;
-  int batches, first;
-  int64_t due[DEPTH];
+  int batches;
   rr_request *retry, **retry_tail;   /* refused with NOSCRIPT, to write again */
 } pipeline;
 
@@ -469,18 +468,18 @@ static int send_batch(rr_conn *c, pipeline *pl, rr_request *batch, keel_err **er
     fail_list(batch, rc, NULL);
     return 0;
   }
+  int64_t deadline = keel_deadline_in(p->cfg.command_timeout);
   long sent = 0;
   rr_request *last = batch;
   for (rr_request *r = batch; r; r = r->next, sent++) {
+    r->due = deadline;
     r->batch_end = false;
     last = r;
   }
   last->batch_end = true;
-  int64_t deadline = keel_deadline_in(p->cfg.command_timeout);
   if (pl->tail) pl->tail->next = batch;
   else pl->head = batch;
   pl->tail = last;
-  pl->due[(pl->first + pl->batches) % DEPTH] = deadline;
   pl->batches++;
   atomic_fetch_add_explicit(&p->commands, (uint64_t)sent, memory_order_relaxed);
   atomic_fetch_add_explicit(&p->round_trips, 1, memory_order_relaxed);
@@ -490,17 +489,14 @@ static int send_batch(rr_conn *c, pipeline *pl, rr_request *batch, keel_err **er
 /* Reads the next reply and completes the requests it answers. */
 static int answer_next(rr_conn *c, pipeline *pl, keel_err **err) {
   redisReply *reply = NULL;
-  int rc = read_reply(c, &reply, pl->due[pl->first], err);
+  int rc = read_reply(c, &reply, pl->head->due, err);
   if (rc) return rc;
   rr_request *r = pl->head, *last = r;
   for (int j = 1; j < r->group; j++) last = last->next;
   pl->head = last->next;
   if (!pl->head) pl->tail = NULL;
   last->next = NULL;
-  if (last->batch_end) {
-    pl->batches--;
-    pl->first = (pl->first + 1) % DEPTH;
-  }
+  if (last->batch_end) pl->batches--;
   if (r->kind == RR_RAW) {
     complete(r, 0, reply, NULL);
     return 0;

@@ -47,6 +47,7 @@ struct rr_request {
   int noscript_retries;
   int group;             /* the connection's: checks in the call this one opens */
   bool batch_end;        /* the connection's: the last request of a written batch */
+  int64_t due;           /* the connection's: when its written batch times out */
   /* written by the connection before done */
   int status;            /* 0 or a KEEL_E* code (no answer from Redis) */
   redisReply *reply;     /* RR_RAW: owned by the request */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/decimal.h"
 #include "keel/status.h"
 
 void rr_buf_free(rr_buf *b) {
@@ -34,16 +35,12 @@ int rr_buf_append(rr_buf *b, const void *data, size_t len) {
   return 0;
 }
 
-/* Writes v in decimal to out (at least 20 bytes); returns the length.
+/* Writes v in decimal to out (room for 21 bytes); returns the length.
  * snprintf would cost more than the rest of a check's encoding. */
 static size_t format_ll(char *out, long long v) {
-  char tmp[20];
-  unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
-  size_t n = 0, len = 0;
-  do tmp[n++] = (char)('0' + u % 10); while (u /= 10);
-  if (v < 0) out[len++] = '-';
-  while (n) out[len++] = tmp[--n];
-  return len;
+  if (v >= 0) return keel__decimal(out, (uint64_t)v);
+  out[0] = '-';
+  return 1 + keel__decimal(out + 1, 0ull - (uint64_t)v);
 }
 
 static int header(rr_buf *b, char kind, long long n) {

@@ -51,6 +51,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/decimal.h"
 #include "keel/chan.h"
 #include "keel/ctx.h"
 #include "keel/replicate.h"
@@ -143,15 +144,8 @@ static void call_free(struct call *c) {
 
 /* "#<i>" for an unnamed handler, without snprintf's cost. */
 static void default_name(char *buf, size_t i) {
-  char digits[24];
-  size_t k = 0;
-  do {
-    digits[k++] = (char)('0' + i % 10);
-    i /= 10;
-  } while (i);
   *buf++ = '#';
-  while (k) *buf++ = digits[--k];
-  *buf = '\0';
+  buf[keel__decimal(buf, i)] = '\0';
 }
 
 /* A slot's last act: tell the caller (coordinated calls), then leave the

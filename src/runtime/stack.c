@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/uio.h>
 
+#include "base/decimal.h"
 #include "runtime/internal.h"
 #include "runtime/sanitizer.h"
 
@@ -542,10 +543,9 @@ static void put_str(char *buf, size_t *n, size_t cap, const char *s) {
 }
 
 static void put_u64(char *buf, size_t *n, size_t cap, uint64_t v) {
-  char tmp[24];
-  int k = 0;
-  do { tmp[k++] = (char)('0' + v % 10); v /= 10; } while (v);
-  while (k && *n < cap) buf[(*n)++] = tmp[--k];
+  char tmp[KEEL__DECIMAL_MAX];
+  size_t len = keel__decimal(tmp, v);
+  for (size_t k = 0; k < len && *n < cap; k++) buf[(*n)++] = tmp[k];
 }
 
 static void segv_handler(int sig, siginfo_t *si, void *uc) {
