@@ -17,7 +17,7 @@
 
 #include "ctx/ctx_internal.h"
 
-_Static_assert(offsetof(struct keel_ctx, token) == 64,
+_Static_assert(offsetof(struct keel_ctx, refs) == 64,
                "the fields a cancel walk touches first fit 64 bytes");
 
 static keel_ctx background = {
@@ -52,8 +52,11 @@ static void wait_null(_Atomic(keel_ctx *) *word) {
 
 /* Frees a node whose count reached zero. Does not release the parent. */
 static void ctx_free(keel_ctx *c) {
-  if (c->kind == CTX_CANCEL)
-    ctx_cancel_tree(c, KEEL_ECANCELED, NULL);   /* no-op if done; unlinks */
+  /* A fired token means mark ran and so did, or soon will, the unlink
+   * (its own canceler's, or the walk clearing `link`): wait_null covers
+   * the rest, without taking the node's lock again. */
+  if (c->kind == CTX_CANCEL && keel_cancel_code(&c->token) == 0)
+    ctx_cancel_tree(c, KEEL_ECANCELED, NULL);   /* unlinks */
   else if (c->kind == CTX_AFTER)
     ctx_unlink(c);
   /* Still on a canceled owner's taken list: a walk is about to visit c. */
@@ -71,7 +74,11 @@ static void ctx_free(keel_ctx *c) {
 
 void keel_ctx_release(keel_ctx *c) {
   while (c && c->kind != CTX_BACKGROUND) {
-    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
+    /* A count of 1 is ours alone: nobody can retain without a reference
+     * (a walk or a timer callback takes none), so the last release needs no
+     * locked instruction. The acquire pairs with earlier releases. */
+    if (atomic_load_explicit(&c->refs, memory_order_acquire) != 1 &&
+        atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) != 1)
       return;
     keel_ctx *parent = c->parent;
     ctx_free(c);
@@ -95,10 +102,8 @@ keel_ctx *ctx_alloc(keel_ctx *parent, uint8_t kind, bool with_timer) {
   keel_ctx *c = size == CTX_NODE_SIZE ? ctx_node_get() : malloc(size);
   if (!c) return NULL;
   c->kind = kind;
-  c->code = 0;
   c->has_timer = false;
   atomic_init(&c->refs, 1);
-  atomic_init(&c->lock, 0);
   c->parent = keel_ctx_retain(parent);
   c->deadline = parent->deadline;
   atomic_init(&c->link, NULL);
@@ -136,8 +141,8 @@ bool ctx_link(keel_ctx *c, int *code, keel_err **cause) {
   *cause = NULL;
   if (!owner) return true;   /* nothing above can cancel c */
   ctx_lock(owner);
-  if (owner->code) {
-    *code = owner->code;
+  if (ctx_code(owner)) {
+    *code = ctx_code(owner);
     *cause = owner->cause ? keel_err_retain(owner->cause) : NULL;
     ctx_unlock(owner);
     return false;
@@ -160,7 +165,7 @@ void ctx_unlink(keel_ctx *c) {
   ctx_lock(owner);
   if (atomic_load_explicit(&c->link, memory_order_relaxed) != owner) {
     ctx_unlock(owner);
-  } else if (owner->code == 0) {
+  } else if (ctx_code(owner) == 0) {
     if (c->prev) c->prev->next = c->next;
     else owner->children = c->next;
     if (c->next) c->next->prev = c->prev;
@@ -300,19 +305,19 @@ typedef struct work_queue {
   keel_ctx *head, *tail;
 } work_queue;
 
-/* Marks n done (once) and takes its whole child list, which stays threaded
- * through the children's `next` (ctx_unlink leaves a canceled owner's list
- * alone); queues n if the list is not empty. Fires n's token and stops its
- * timer; returns n's done channel for the caller to close (NULL if none or
- * if n was already done). */
+/* Marks n done (once): fires its token, under the node's lock, which is
+ * the token's, and takes its whole child list, which stays threaded through
+ * the children's `next` (ctx_unlink leaves a canceled owner's list alone);
+ * queues n if the list is not empty. Stops n's timer; returns n's done
+ * channel for the caller to close (NULL if none or if n was already done). */
 static keel_chan *mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
   ctx_lock(n);
-  if (n->code) {
+  if (ctx_code(n)) {
     ctx_unlock(n);
     return NULL;
   }
-  n->code = code;
-  if (cause) n->cause = keel_err_retain(cause);
+  if (cause) n->cause = keel_err_retain(cause);   /* before the code */
+  keel__cancel_fire_locked(&n->token, code);
   keel_chan *done = atomic_load_explicit(&n->done, memory_order_relaxed);
   if (n->children) {   /* `children` is now the taken list, for the walk */
     n->last = NULL;
@@ -323,7 +328,6 @@ static keel_chan *mark(keel_ctx *n, int code, keel_err *cause, work_queue *q) {
     q->tail = n;
   }
   ctx_unlock(n);
-  keel_cancel_fire(&n->token, code);
   if (n->has_timer) keel_rtimer_stop(&n->u.d.timer);
   return done;
 }
@@ -470,16 +474,12 @@ keel_chan *keel_ctx_done(keel_ctx *c) {
     atomic_store_explicit(&s->done, made, memory_order_release);
     ch = made;
     made = NULL;
-    code = s->code;   /* if set, the canceler found no channel to close */
+    /* If set, the canceler found no channel to close; its token has fired
+     * (under this lock), so err is set once done is closed. */
+    code = ctx_code(s);
   }
   ctx_unlock(s);
-  if (made) {
-    keel_chan_release(made);
-  } else if (code) {
-    /* The canceler may not have fired the token yet: fire it first (same
-     * code; the first fire wins), so err is set once done is closed. */
-    keel_cancel_fire(&s->token, code);
-    keel_chan_close(ch);
-  }
+  if (made) keel_chan_release(made);
+  else if (code) keel_chan_close(ch);
   return ch;
 }

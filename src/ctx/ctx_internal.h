@@ -13,14 +13,16 @@
  *     `link` names that list's owner; link/prev/next are guarded by the
  *     owner's lock. `link` is set to NULL (under that lock) when the node
  *     leaves the list, by its own cancel or by the owner's;
- *   - code, cause, done and children are guarded by the node's own lock;
- *     code goes non-zero once, under the lock, before the token fires and
- *     before done closes, so err != 0 is visible once done is closed and a
- *     reader that saw err != 0 (acquire) may read cause without the lock;
+ *   - the node's lock is its token's lock; the code is its token's code.
+ *     Cause, done and children are guarded by that lock; the code goes
+ *     non-zero once, under the lock (the token fires), after cause is set
+ *     and before done closes, so err != 0 is visible once done is closed and
+ *     a reader that saw err != 0 (acquire) may read cause without the lock;
  *   - a child list is in creation order (append at `last`); a canceler walks
  *     breadth first, so a tree is visited roughly in allocation order (the
  *     walk is bound by cache misses, not by work);
- *   - lock order: a node's lock, then nothing else. A canceler holds one lock
+ *   - lock order: a node's lock, then nothing else (but the wakes of its
+ *     token's waiters, which take no context lock). A canceler holds one lock
  *     at a time: marking a node takes its whole child list at once (the list
  *     stays threaded through the children's `next`, `children` keeps its
  *     head) and queues the node; the walk then visits each child and clears
@@ -40,8 +42,10 @@
 #include <stdint.h>
 
 #include "base/relax.h"
+#include "base/spin.h"
 #include "keel/ctx.h"
 #include "runtime/rtimer.h"
+#include "runtime/waiter.h"
 
 enum ctx_kind {
   CTX_BACKGROUND,
@@ -54,20 +58,20 @@ enum ctx_kind {
 enum after_state { AFTER_ARMED, AFTER_FIRED, AFTER_STOPPED };
 
 /* Field order is for the cancel walk of a big tree, which is bound by cache
- * misses: what the walk touches in each node (next, link, lock, code,
- * children, done, work) comes first, then the token and cause. */
+ * misses: what the walk touches in each node (token: its lock and code,
+ * link, work, next, children, done) fills the first 64 bytes with head. */
 struct keel_ctx {
   struct keel_ctx_head_ head;   /* first: keel_ctx_is_canceled reads it */
-  _Atomic size_t refs;
+  /* token.lock is the node's lock (see ctx_lock); token.code is the node's
+   * cancel code, written once, under that lock */
+  keel_cancel token;
   _Atomic(keel_ctx *) link;     /* owner of the list we are in, or NULL */
   keel_ctx *work;               /* a canceler's queue of taken lists */
   keel_ctx *next;               /* sibling: link's lock */
-  _Atomic int lock;
-  int code;                     /* own lock: 0, then the cancel code */
   keel_ctx *children;           /* own lock; once canceled: the taken list */
   _Atomic(keel_chan *) done;    /* own lock to create; read lock-free */
   /* second line */
-  keel_cancel token;
+  _Atomic size_t refs;
   keel_err *cause;              /* own lock; set before the token fires */
   uint8_t kind;
   bool has_timer;
@@ -84,21 +88,16 @@ struct keel_ctx {
   } u;
 };
 
-/* A small test-and-test-and-set lock: critical sections are a few pointer
- * writes, never a blocking call. It yields the CPU if the holder was
- * descheduled (the machine may be oversubscribed). */
-static inline void ctx_lock(keel_ctx *c) {
-  unsigned spins = 0;
-  for (;;) {
-    if (atomic_load_explicit(&c->lock, memory_order_relaxed) == 0 &&
-        atomic_exchange_explicit(&c->lock, 1, memory_order_acquire) == 0)
-      return;
-    if (++spins < 100) keel__cpu_relax(); else sched_yield();
-  }
-}
-
-static inline void ctx_unlock(keel_ctx *c) {
-  atomic_store_explicit(&c->lock, 0, memory_order_release);
+/* The lock of a cancelable node is its token's: the node's child list and
+ * its token are guarded together, so a cancel (which marks the node, takes
+ * its children and fires its token) takes one lock. Critical sections are a
+ * few pointer writes and the wake of the token's waiters, never a block. */
+static inline void ctx_lock(keel_ctx *c) { keel__spin_lock(&c->token.lock); }
+static inline void ctx_unlock(keel_ctx *c) { keel__spin_unlock(&c->token.lock); }
+/* The node's cancel code; under its lock, or with acquire for readers
+ * (then cause may be read without the lock). */
+static inline int ctx_code(keel_ctx *c) {
+  return atomic_load_explicit(&c->token.code, memory_order_relaxed);
 }
 
 /* Shared by ctx.c and after.c. */

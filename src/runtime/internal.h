@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "base/relax.h"
+#include "base/spin.h"
 
 #include "keel/task.h"
 #include "runtime/rtimer.h"
@@ -61,21 +62,6 @@ void keel__futex_wait_until(_Atomic uint32_t *addr, uint32_t val,
 /* The scheduler's commit of a parking task (waiter.c): sets PARKED on w
  * unless its wake already came; false means resume the task at once. */
 bool keel__waiter_commit_park(keel_waiter *w);
-
-/* A test-and-test-and-set spinlock that yields the CPU when it spins long
- * (the machine may be oversubscribed; the holder may be descheduled). */
-static inline bool keel__spin_trylock(_Atomic int *l) {
-  return atomic_load_explicit(l, memory_order_relaxed) == 0 &&
-         atomic_exchange_explicit(l, 1, memory_order_acquire) == 0;
-}
-void keel__spin_lock_slow(_Atomic int *l);
-static inline void keel__spin_lock(_Atomic int *l) {
-  if (KEEL_LIKELY(keel__spin_trylock(l))) return;
-  keel__spin_lock_slow(l);
-}
-static inline void keel__spin_unlock(_Atomic int *l) {
-  atomic_store_explicit(l, 0, memory_order_release);
-}
 
 /* ---- tasks ---------------------------------------------------------------- */
 

@@ -48,17 +48,6 @@ void keel__futex_wait_until(_Atomic uint32_t *addr, uint32_t val,
           NULL, FUTEX_BITSET_MATCH_ANY);
 }
 
-void keel__spin_lock_slow(_Atomic int *l) {
-  for (unsigned spins = 0;; spins++) {
-    if (keel__spin_trylock(l)) return;
-    if (spins < 64) {
-      keel__cpu_relax();
-    } else {
-      sched_yield();
-    }
-  }
-}
-
 /* ---- waiters ------------------------------------------------------------------- */
 
 void keel_waiter_init(keel_waiter *w) {
@@ -200,10 +189,13 @@ bool keel_cancel_fire(keel_cancel *c, int code) {
   if (!c || code >= 0) return false;
   if (atomic_load_explicit(&c->code, memory_order_acquire) != 0) return false;
   keel__spin_lock(&c->lock);
-  if (atomic_load_explicit(&c->code, memory_order_relaxed) != 0) {
-    keel__spin_unlock(&c->lock);
-    return false;
-  }
+  bool fired = atomic_load_explicit(&c->code, memory_order_relaxed) == 0;
+  if (fired) keel__cancel_fire_locked(c, code);
+  keel__spin_unlock(&c->lock);
+  return fired;
+}
+
+void keel__cancel_fire_locked(keel_cancel *c, int code) {
   atomic_store_explicit(&c->code, code, memory_order_release);
   keel_waiter *w = c->waiters;
   c->waiters = NULL;
@@ -213,8 +205,6 @@ bool keel_cancel_fire(keel_cancel *c, int code) {
     if (keel_waiter_claim(w, code)) keel_waiter_wake(w);
     w = next;
   }
-  keel__spin_unlock(&c->lock);
-  return true;
 }
 
 void keel_cancel_destroy(keel_cancel *c) {

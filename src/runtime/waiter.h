@@ -85,4 +85,10 @@ void keel_waiter_wake(keel_waiter *w);
 int32_t keel_waiter_park(keel_waiter *w, int64_t deadline,
                          const keel_cancel *cancel);
 
+/* Fires c with code (< 0): the caller holds c->lock (keel__spin_lock) and
+ * has seen c unfired under it. For an owner whose own state shares the
+ * token's lock (a context node: its child list and its token under one
+ * lock, so a cancel takes one lock, not two). Wakes every waiter. */
+void keel__cancel_fire_locked(keel_cancel *c, int code);
+
 #endif
