@@ -94,8 +94,8 @@ struct keel_ctx {
  * few pointer writes and the wake of the token's waiters, never a block. */
 static inline void ctx_lock(keel_ctx *c) { keel__spin_lock(&c->token.lock); }
 static inline void ctx_unlock(keel_ctx *c) { keel__spin_unlock(&c->token.lock); }
-/* The node's cancel code; under its lock, or with acquire for readers
- * (then cause may be read without the lock). */
+/* The node's cancel code, read under its lock. Readers without the lock use
+ * keel_cancel_code(&c->token) (acquire: cause may then be read). */
 static inline int ctx_code(keel_ctx *c) {
   return atomic_load_explicit(&c->token.code, memory_order_relaxed);
 }
