@@ -27,7 +27,9 @@
  * (npidle++), then re-checks every queue (Dekker with the producer's push
  * then npidle load, both sequentially consistent), so no work is stranded.
  * Work put only in runnext does not wake anyone (the current task is usually
- * about to park); the timer thread's sysmon wakes a worker if such work has
+ * about to park), and a spinning worker takes it only once it has waited
+ * there RUNNEXT_GRACE_NS with its worker's task still running (Go's grace,
+ * longer); the timer thread's sysmon wakes a worker if such work has
  * been stuck behind a running task for a millisecond. For that, sysmon must
  * run whenever a worker does: the timer thread sleeps without a sysmon tick
  * ("deep") only after seeing every worker idle, and every way out of idle
@@ -66,6 +68,12 @@ static _Atomic int sched_stop_flag;
 /* How long an idle worker keeps looking for work before it sleeps. */
 #define KEEL_SPIN_NS (50 * KEEL_MICROSECOND)
 #define KEEL_SPIN_YIELD_NS (10 * KEEL_MICROSECOND)
+/* How long a task made ready on a busy worker waits there before an idle
+ * worker takes it (runnext_stuck). Go waits 3 us, enough for a waker about
+ * to park; 20 us also covers a waker that keeps running a little (a
+ * producer filling a buffer), about what moving a task's working set to a
+ * cold core costs. Longer waits are sysmon's (1 ms). */
+#define RUNNEXT_GRACE_NS (20 * KEEL_MICROSECOND)
 #ifdef KEEL_SANITIZE_THREAD
 _Atomic int keel__fence_word;
 #endif
@@ -262,6 +270,25 @@ static bool runq_empty(keel_worker *w) {
   return h == tl && atomic_load_explicit(&w->runnext, memory_order_acquire) == NULL;
 }
 
+/* Go's grace before stealing runnext (proc.go's runqgrab): a task made
+ * ready by the one running on v most likely runs there as soon as that one
+ * parks, so taking it away at once splits a pair of tasks that hand work to
+ * each other across two workers, and every hand-off then crosses cores. True
+ * when v's runnext is set and v has not switched tasks for RUNNEXT_GRACE_NS
+ * (its tick did not move): its running task keeps the worker, so the task in
+ * runnext would wait. */
+static bool runnext_stuck(keel_worker *v) {
+  uint64_t tick = atomic_load_explicit(&v->tick, memory_order_relaxed);
+  int64_t until = keel_now() + RUNNEXT_GRACE_NS;
+  for (;;) {
+    if (atomic_load_explicit(&v->runnext, memory_order_relaxed) == NULL ||
+        atomic_load_explicit(&v->tick, memory_order_relaxed) != tick)
+      return false;
+    if (keel_now() >= until) return true;
+    for (int k = 0; k < 64; k++) keel__cpu_relax();
+  }
+}
+
 /* Steals half of victim's ring into w's ring (w's ring is empty: the caller
  * only steals when it has nothing). With steal_next, also takes runnext when
  * the ring is empty. Returns one task to run, or NULL. */
@@ -274,7 +301,7 @@ static struct keel_task *runq_steal(keel_worker *w, keel_worker *v,
     uint32_t n = vt - h;
     n = n - n / 2;
     if (n == 0) {
-      if (steal_next) {
+      if (steal_next && runnext_stuck(v)) {
         struct keel_task *next = atomic_load_explicit(&v->runnext, memory_order_acquire);
         if (next && atomic_compare_exchange_strong_explicit(
                         &v->runnext, &next, NULL, memory_order_acquire,
