@@ -390,6 +390,14 @@ static void stop_spinning(keel_worker *w) {
 /* Owner only: t runs next on w; the task it displaces from runnext goes to
  * the ring, where another worker may steal it (hence the wake). */
 static void runnext_put(keel_worker *w, struct keel_task *t) {
+  /* An empty slot takes a plain store: thieves only ever change the slot
+   * from a task to NULL, so from NULL only the owner moves it (the release
+   * publishes t to whoever takes it). A full one needs the exchange: a
+   * thief may be taking the task we would displace. */
+  if (atomic_load_explicit(&w->runnext, memory_order_relaxed) == NULL) {
+    atomic_store_explicit(&w->runnext, t, memory_order_release);
+    return;
+  }
   struct keel_task *old = atomic_exchange_explicit(&w->runnext, t, memory_order_acq_rel);
   if (old) {
     runq_put_local(w, old);
