@@ -110,7 +110,10 @@ keel_err *keel_ctx_cause(const keel_ctx *c);
  * first call (NULL only when that allocation fails). elem_size is 0. */
 keel_chan *keel_ctx_done(keel_ctx *c);
 /* The floor-1 cancel token behind c, for the runtime's blocking calls. NULL
- * for contexts that can never be canceled. Borrowed. */
+ * for contexts that can never be canceled. Borrowed, and read-only: the
+ * token is the context's own state (its code is the context's), so cancel
+ * the context, never fire the token (that would leave its descendants and
+ * its done channel behind). */
 const keel_cancel *keel_ctx_cancel_token(const keel_ctx *c);
 
 /* True and *deadline set if c or an ancestor has a deadline. */
