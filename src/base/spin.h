@@ -5,24 +5,16 @@
 #ifndef KEEL_BASE_SPIN_H
 #define KEEL_BASE_SPIN_H
 
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
-
-#include "base/relax.h"
 
 static inline bool keel__spin_trylock(_Atomic int *l) {
   return atomic_load_explicit(l, memory_order_relaxed) == 0 &&
          atomic_exchange_explicit(l, 1, memory_order_acquire) == 0;
 }
 
-__attribute__((noinline, cold, unused)) static void keel__spin_lock_slow(_Atomic int *l) {
-  for (unsigned spins = 0;; spins++) {
-    if (keel__spin_trylock(l)) return;
-    if (spins < 64) keel__cpu_relax();
-    else sched_yield();
-  }
-}
+/* The contended path (spin.c): spins, then yields the CPU. */
+void keel__spin_lock_slow(_Atomic int *l);
 
 static inline void keel__spin_lock(_Atomic int *l) {
   if (__builtin_expect(keel__spin_trylock(l), 1)) return;

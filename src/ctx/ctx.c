@@ -141,8 +141,9 @@ bool ctx_link(keel_ctx *c, int *code, keel_err **cause) {
   *cause = NULL;
   if (!owner) return true;   /* nothing above can cancel c */
   ctx_lock(owner);
-  if (ctx_code(owner)) {
-    *code = ctx_code(owner);
+  int owner_code = ctx_code(owner);
+  if (owner_code) {
+    *code = owner_code;
     *cause = owner->cause ? keel_err_retain(owner->cause) : NULL;
     ctx_unlock(owner);
     return false;
