@@ -265,14 +265,10 @@ static int slab_room(size_t len, char **out, bool *own) {
  * headers, whose writes fault in each block's top page) and lists them in
  * out, the first block last (handed out first). No lock held.
  *
- * The top pages are faulted in by those plain writes, not populated ahead
- * with process_madvise(MADV_POPULATE_WRITE): populate drains the per-CPU
- * LRU batch at the end of every range, and a range here is one page, so
- * both cores took the lruvec lock once per page; on a VM whose host backs
- * guest pages on first touch, a holder stalled in a host fault kept the
- * other core spinning. Faults batch the LRU adds (measured on a 2-vCPU
- * EPYC VM, Linux 6.18: a cold million-task round 4.1-5.3 s -> 3.6-4.0 s,
- * kernel time 7.9-10.0 s -> 6.7-7.5 s). */
+ * Plain write faults, not MADV_POPULATE_WRITE ahead: populate drains the
+ * per-CPU LRU batch after every range, and a range here is one page, so
+ * both cores would take the lruvec lock once per page (measured slower;
+ * docs/runtime.md, "The cold million-task round"). */
 static int slab_prepare(keel_stack_class *cls, char *base, size_t n,
                         struct keel_task **out) {
   size_t pg = keel__page_size();
